@@ -1,0 +1,454 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/puzpuzpuz/xsync/v3"
+)
+
+// Errors returned by the bus. Callers match them with errors.Is.
+var (
+	// ErrClosed is returned by Subscribe and Wait once the bus is closed.
+	ErrClosed = errors.New("events: bus closed")
+	// ErrInvalidFilter is returned, wrapped with the offending filter, by
+	// Subscribe for a malformed Filter.
+	ErrInvalidFilter = errors.New("events: invalid filter")
+	// ErrInvalidOptions is returned, wrapped with the offending value, by
+	// Subscribe for malformed Options.
+	ErrInvalidOptions = errors.New("events: invalid options")
+)
+
+// DefaultBuffer is the buffer size of a subscription whose Options.Buffer is 0.
+const DefaultBuffer = 1024
+
+// Policy says what a subscription does when its buffer is full.
+type Policy int
+
+const (
+	// DropOldest drops the oldest buffered event to make room, counts it
+	// exactly and marks the gap on the next delivered event (Event.Dropped).
+	// A slow subscriber never slows the publisher down.
+	DropOldest Policy = iota
+	// Block drops nothing: the buffer grows past its size and the bus applies
+	// back-pressure through Bus.Wait until the subscriber has caught up. A
+	// lagging Block subscriber pauses every caller of Wait; see Bus.Wait.
+	Block
+)
+
+// String returns the policy's name.
+func (p Policy) String() string {
+	switch p {
+	case DropOldest:
+		return "drop-oldest"
+	case Block:
+		return "block"
+	}
+	return "Policy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Filter selects the events a subscription receives.
+type Filter struct {
+	// SubKey is the sub key to receive events of; "" means every sub key,
+	// and then Channels must be empty.
+	SubKey string
+	// Channels are the channels of SubKey to receive events of; empty means
+	// every channel of SubKey. Names must not be empty; duplicates are
+	// ignored.
+	Channels []string
+}
+
+// Options configure a subscription.
+type Options struct {
+	// Buffer is the number of events buffered for the subscriber. 0 means
+	// DefaultBuffer; otherwise it must be positive. The buffer's memory grows
+	// with use, not up front.
+	Buffer int
+	// Policy is what happens when the buffer is full. The zero value is
+	// DropOldest.
+	Policy Policy
+}
+
+// BusConfig configures a Bus. The zero value is ready to use.
+type BusConfig struct {
+	// Now is the wall clock for Event.Time and timetokens; nil means
+	// time.Now. It is called with a per-sub-key lock held and must not call
+	// into the bus.
+	Now func() time.Time
+}
+
+// BusStats is a snapshot of a bus's counters.
+type BusStats struct {
+	// Published is the number of events published, with or without
+	// subscribers.
+	Published uint64
+	// Dropped is the number of events dropped by DropOldest subscriptions,
+	// including closed ones. Events still buffered when a subscription closes
+	// are discarded and not counted.
+	Dropped uint64
+	// Subscriptions is the number of open subscriptions.
+	Subscriptions int
+}
+
+// Bus delivers published events to the subscriptions whose filters match.
+//
+// A Bus is safe for concurrent use and must not be copied. Publish, Interested
+// and Wait take no bus-wide lock; Publish takes the lock of the event's sub key
+// and, for each matching subscription, that subscription's lock, and never
+// blocks. Subscribe and Subscription.Close take a bus-wide lock and replace the
+// immutable subscription index. Each subscription runs one goroutine; the bus
+// starts no other.
+type Bus struct {
+	now func() time.Time
+
+	// index is the immutable subscription index read by Publish and
+	// Interested; replaced copy-on-write under mu.
+	index atomic.Pointer[index]
+	// keys holds the per-sub-key timetoken state. One small entry per sub key
+	// ever published to; entries are never removed.
+	keys *xsync.MapOf[string, *keyState]
+
+	// gate is the back-pressure word read by Wait: the number of Block
+	// subscriptions holding more than their buffer size, plus gateClosed once
+	// the bus is closed. Changed only under waitMu.
+	gate   atomic.Int64
+	waitMu sync.Mutex
+	// relief is closed when gate drops to 0 or the bus closes; a new one is
+	// made when gate rises from 0. Guarded by waitMu.
+	relief     chan struct{}
+	reliefOpen bool
+
+	mu sync.Mutex // guards the fields below and index replacement
+	// subs are the open subscriptions.
+	subs map[*Subscription]struct{}
+	// closedDropped sums Dropped over the subscriptions closed so far.
+	closedDropped uint64
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	pumps     sync.WaitGroup // one per subscription
+}
+
+// gateClosed is added to Bus.gate when the bus closes.
+const gateClosed = int64(1) << 62
+
+// keyState is the timetoken clock of one sub key.
+type keyState struct {
+	// mu serializes timetoken assignment and fan-out of the sub key's events.
+	mu sync.Mutex
+	// last is the last timetoken assigned. Guarded by mu.
+	last int64
+	// published counts the sub key's events; written under mu.
+	published atomic.Uint64
+}
+
+// NewBus returns a bus configured by cfg. Close it when done: each
+// subscription runs a goroutine until closed.
+func NewBus(cfg BusConfig) *Bus {
+	b := &Bus{
+		now:  cfg.Now,
+		keys: xsync.NewMapOf[string, *keyState](),
+		subs: make(map[*Subscription]struct{}),
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	b.index.Store(&index{})
+	return b
+}
+
+// Subscribe adds a subscription with filter f and options o. It returns
+// ErrInvalidFilter or ErrInvalidOptions (wrapped with the offending value) for
+// malformed arguments, and ErrClosed once the bus is closed. The subscription
+// receives events published after Subscribe returns; close it when done.
+func (b *Bus) Subscribe(f Filter, o Options) (*Subscription, error) {
+	f, err := normalizeFilter(f)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case o.Buffer < 0:
+		return nil, fmt.Errorf("%w: buffer %d is negative", ErrInvalidOptions, o.Buffer)
+	case o.Policy != DropOldest && o.Policy != Block:
+		return nil, fmt.Errorf("%w: unknown policy %d", ErrInvalidOptions, int(o.Policy))
+	case o.Buffer == 0:
+		o.Buffer = DefaultBuffer
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	s := newSubscription(b, f, o)
+	b.subs[s] = struct{}{}
+	b.index.Store(b.index.Load().with(s, true))
+	b.pumps.Add(1)
+	go s.pump()
+	return s, nil
+}
+
+// normalizeFilter validates f and returns a copy with its own, sorted and
+// deduplicated Channels.
+func normalizeFilter(f Filter) (Filter, error) {
+	if f.SubKey == "" && len(f.Channels) > 0 {
+		return f, fmt.Errorf("%w: channels %q without a sub key", ErrInvalidFilter, f.Channels)
+	}
+	if slices.Contains(f.Channels, "") {
+		return f, fmt.Errorf("%w: empty channel name in %q", ErrInvalidFilter, f.Channels)
+	}
+	if len(f.Channels) > 0 {
+		f.Channels = slices.Compact(slices.Sorted(slices.Values(f.Channels)))
+	}
+	return f, nil
+}
+
+// remove takes a closed subscription out of the bus.
+func (b *Bus) remove(s *Subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.subs[s]; !ok {
+		return
+	}
+	delete(b.subs, s)
+	b.closedDropped += s.Dropped()
+	if !b.closed.Load() {
+		b.index.Store(b.index.Load().with(s, false))
+	}
+}
+
+// Publish sets ev.Time and ev.Timetoken, then hands a copy of *ev to every
+// matching subscription. It never blocks, whatever the subscriptions' policies:
+// per matching subscription it only appends to that subscription's buffer. It
+// holds the lock of ev.SubKey meanwhile, so a sub key's events reach every
+// subscription in timetoken order. After Close it does nothing.
+//
+// With no matching subscription, Publish allocates nothing once the sub key has
+// been seen; callers can skip building events altogether by asking Interested.
+func (b *Bus) Publish(ev *Event) {
+	if b.closed.Load() {
+		return
+	}
+	ks := b.keyState(ev.SubKey)
+	ks.mu.Lock()
+	now := b.now()
+	tt := now.UnixNano() / 100
+	if tt <= ks.last {
+		tt = ks.last + 1
+	}
+	ks.last = tt
+	ev.Time, ev.Timetoken = now, tt
+	ks.published.Add(1)
+	ix := b.index.Load()
+	for _, s := range ix.all {
+		s.push(ev)
+	}
+	if k := ix.keys[ev.SubKey]; k != nil {
+		for _, s := range k.all {
+			s.push(ev)
+		}
+		for _, s := range k.channels[ev.Channel] {
+			s.push(ev)
+		}
+	}
+	ks.mu.Unlock()
+}
+
+// keyState returns the timetoken state of subKey, creating it on first use.
+func (b *Bus) keyState(subKey string) *keyState {
+	if ks, ok := b.keys.Load(subKey); ok {
+		return ks
+	}
+	ks, _ := b.keys.LoadOrCompute(subKey, func() *keyState { return new(keyState) })
+	return ks
+}
+
+// Interested reports whether any subscription would receive an event of
+// channel in subKey. It takes no lock and allocates nothing, so callers can
+// use it to skip building events nobody reads. The answer may be stale by the
+// time the caller publishes; a subscription added meanwhile simply misses the
+// event, as it would had it subscribed a moment later.
+func (b *Bus) Interested(subKey, channel string) bool {
+	ix := b.index.Load()
+	if len(ix.all) > 0 {
+		return true
+	}
+	k := ix.keys[subKey]
+	return k != nil && (len(k.all) > 0 || len(k.channels[channel]) > 0)
+}
+
+// Wait is the back-pressure point of Block subscriptions. It returns nil at
+// once (one atomic load, no allocation) unless some Block subscription holds
+// more than its buffer size; then it waits until none does (nil), ctx is done
+// (ctx.Err()) or the bus closes (ErrClosed). After Close it returns ErrClosed.
+//
+// Callers call Wait before taking their own locks, never under them. A
+// lagging Block subscriber pauses every caller of Wait, so it must not call
+// into a component that calls Wait (such as the engine) from its receive loop
+// while it lags: it would wait for itself.
+func (b *Bus) Wait(ctx context.Context) error {
+	if b.gate.Load() == 0 {
+		return nil
+	}
+	return b.waitSlow(ctx)
+}
+
+func (b *Bus) waitSlow(ctx context.Context) error {
+	for {
+		b.waitMu.Lock()
+		g, relief := b.gate.Load(), b.relief
+		b.waitMu.Unlock()
+		switch {
+		case g&gateClosed != 0:
+			return ErrClosed
+		case g == 0:
+			return nil
+		}
+		select {
+		case <-relief:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// addPressure records that a Block subscription went over its buffer size.
+func (b *Bus) addPressure() {
+	b.waitMu.Lock()
+	if b.gate.Add(1) == 1 {
+		b.relief = make(chan struct{})
+		b.reliefOpen = true
+	}
+	b.waitMu.Unlock()
+}
+
+// releasePressure records that a Block subscription is back within its
+// buffer size (or closed).
+func (b *Bus) releasePressure() {
+	b.waitMu.Lock()
+	if b.gate.Add(-1) == 0 && b.reliefOpen {
+		close(b.relief)
+		b.reliefOpen = false
+	}
+	b.waitMu.Unlock()
+}
+
+// Stats returns a snapshot of the bus's counters.
+func (b *Bus) Stats() BusStats {
+	var st BusStats
+	b.keys.Range(func(_ string, ks *keyState) bool {
+		st.Published += ks.published.Load()
+		return true
+	})
+	b.mu.Lock()
+	st.Dropped = b.closedDropped
+	for s := range b.subs {
+		st.Dropped += s.Dropped()
+	}
+	st.Subscriptions = len(b.subs)
+	b.mu.Unlock()
+	return st
+}
+
+// Close closes the bus: Publish does nothing afterwards, Subscribe and Wait
+// return ErrClosed, and every subscription is closed, its Events channel
+// included. Close returns after every goroutine the bus started has exited.
+// It is idempotent and safe to call concurrently with every other method.
+func (b *Bus) Close() {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed.Store(true)
+		b.index.Store(&index{})
+		subs := slices.Collect(maps.Keys(b.subs))
+		b.mu.Unlock()
+
+		b.waitMu.Lock()
+		b.gate.Add(gateClosed)
+		if b.reliefOpen {
+			close(b.relief)
+			b.reliefOpen = false
+		}
+		b.waitMu.Unlock()
+
+		for _, s := range subs {
+			s.Close()
+		}
+	})
+	b.pumps.Wait()
+}
+
+// index is an immutable snapshot of the subscriptions by filter. It is never
+// modified once stored in Bus.index; with returns a modified copy that shares
+// every part it does not change.
+type index struct {
+	// all are the subscriptions to every sub key.
+	all []*Subscription
+	// keys are the subscriptions by sub key.
+	keys map[string]*keyIndex
+}
+
+// keyIndex is the part of an index for one sub key.
+type keyIndex struct {
+	// all are the subscriptions to every channel of the sub key.
+	all []*Subscription
+	// channels are the subscriptions by channel.
+	channels map[string][]*Subscription
+}
+
+// with returns a copy of ix with s added (add) or removed (!add). Its cost is
+// proportional to the number of sub keys and of channels subscribed in s's
+// sub key, not to the number of subscriptions elsewhere.
+func (ix *index) with(s *Subscription, add bool) *index {
+	edit := func(list []*Subscription) []*Subscription {
+		if add {
+			return append(slices.Clip(list), s)
+		}
+		out := slices.DeleteFunc(slices.Clone(list), func(x *Subscription) bool { return x == s })
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	f := s.filter
+	nx := &index{all: ix.all, keys: ix.keys}
+	if f.SubKey == "" {
+		nx.all = edit(ix.all)
+		return nx
+	}
+	k := &keyIndex{}
+	if old := ix.keys[f.SubKey]; old != nil {
+		*k = *old
+	}
+	if len(f.Channels) == 0 {
+		k.all = edit(k.all)
+	} else {
+		k.channels = maps.Clone(k.channels)
+		if k.channels == nil {
+			k.channels = make(map[string][]*Subscription, len(f.Channels))
+		}
+		for _, ch := range f.Channels {
+			if list := edit(k.channels[ch]); list != nil {
+				k.channels[ch] = list
+			} else {
+				delete(k.channels, ch)
+			}
+		}
+	}
+	nx.keys = maps.Clone(ix.keys)
+	if nx.keys == nil {
+		nx.keys = make(map[string]*keyIndex)
+	}
+	if len(k.all) == 0 && len(k.channels) == 0 {
+		delete(nx.keys, f.SubKey)
+	} else {
+		nx.keys[f.SubKey] = k
+	}
+	return nx
+}

@@ -1,0 +1,184 @@
+package events
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// minRing is the first allocation of a subscription's buffer.
+const minRing = 16
+
+// Subscription receives the events that match its filter, in strictly
+// increasing timetoken order per sub key. Create it with Bus.Subscribe.
+//
+// A Subscription is safe for concurrent use and must not be copied. Publishers
+// append to its buffer under its lock; its one goroutine (the pump) moves
+// events from the buffer to the Events channel. Read Events on a goroutine of
+// your own; with the Block policy, read promptly (see Bus.Wait).
+type Subscription struct {
+	bus    *Bus
+	filter Filter // normalized; immutable
+	policy Policy
+	limit  int // Options.Buffer
+
+	out    chan Event    // unbuffered; closed by the pump when it exits
+	wake   chan struct{} // capacity 1: the buffer became non-empty
+	done   chan struct{} // closed by Close
+	exited chan struct{} // closed when the pump has exited
+
+	mu sync.Mutex // guards the fields below
+	// ring is a circular buffer holding n events from head. It grows with use:
+	// up to limit for DropOldest, without bound for Block.
+	ring    []Event
+	head, n int
+	gap     uint64 // events dropped since the pump last took one
+	over    bool   // Block: n > limit, counted in the bus's pressure
+	closed  bool
+
+	dropped   atomic.Uint64 // total dropped; written under mu
+	closeOnce sync.Once
+}
+
+func newSubscription(b *Bus, f Filter, o Options) *Subscription {
+	return &Subscription{
+		bus:    b,
+		filter: f,
+		policy: o.Policy,
+		limit:  o.Buffer,
+		out:    make(chan Event),
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		exited: make(chan struct{}),
+	}
+}
+
+// Events returns the channel the subscription's events arrive on. It is
+// closed after Close of the subscription or of the bus; events still buffered
+// then are discarded.
+func (s *Subscription) Events() <-chan Event {
+	return s.out
+}
+
+// Dropped returns the number of events this subscription has dropped so far
+// (DropOldest policy). It is always 0 with the Block policy.
+func (s *Subscription) Dropped() uint64 {
+	return s.dropped.Load()
+}
+
+// Close unsubscribes, discards the buffered events and closes the Events
+// channel. It returns promptly, also while the pump waits for a reader, once
+// the subscription's goroutine has exited. Close is idempotent and safe to call
+// from any goroutine, also while events are being published.
+func (s *Subscription) Close() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.ring, s.head, s.n, s.gap = nil, 0, 0, 0
+		over := s.over
+		s.over = false
+		s.mu.Unlock()
+		if over {
+			s.bus.releasePressure()
+		}
+		close(s.done)
+		s.bus.remove(s)
+	})
+	<-s.exited
+}
+
+// push appends a copy of *ev to the buffer, applying the policy when it is
+// full. It runs on the publisher's goroutine, under the sub key's lock, and
+// never blocks beyond the subscription's own short lock.
+func (s *Subscription) push(ev *Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	switch {
+	case s.n == s.limit && s.policy == DropOldest:
+		s.ring[s.head] = Event{}
+		s.head = (s.head + 1) % len(s.ring)
+		s.n--
+		s.gap++
+		s.dropped.Add(1)
+	case s.n == len(s.ring):
+		s.grow()
+	}
+	s.ring[(s.head+s.n)%len(s.ring)] = *ev
+	s.n++
+	if s.n == 1 {
+		select {
+		case s.wake <- struct{}{}:
+		default: // the pump has a wake-up pending already
+		}
+	}
+	if s.policy == Block && !s.over && s.n > s.limit {
+		s.over = true
+		s.bus.addPressure()
+	}
+}
+
+// grow enlarges the full ring by doubling, stopping once at limit: only a
+// Block buffer, which never drops, grows past it.
+func (s *Subscription) grow() {
+	size := max(2*len(s.ring), minRing)
+	if len(s.ring) < s.limit {
+		size = min(size, s.limit)
+	}
+	ring := make([]Event, size)
+	k := copy(ring, s.ring[s.head:])
+	copy(ring[k:], s.ring[:s.head])
+	s.ring, s.head = ring, 0
+}
+
+// pump moves events from the buffer to the Events channel until Close. It is
+// the subscription's only goroutine.
+func (s *Subscription) pump() {
+	defer s.bus.pumps.Done()
+	defer close(s.exited)
+	defer close(s.out)
+	for {
+		ev, ok := s.next()
+		if !ok {
+			return
+		}
+		select {
+		case s.out <- ev:
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// next waits for an event and takes it from the buffer, marking any gap
+// before it. It reports false once the subscription is closed.
+func (s *Subscription) next() (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.n == 0 && !s.closed {
+		s.mu.Unlock()
+		select {
+		case <-s.wake:
+		case <-s.done:
+		}
+		s.mu.Lock()
+	}
+	if s.closed {
+		return Event{}, false
+	}
+	ev := s.ring[s.head]
+	s.ring[s.head] = Event{} // let the buffer forget State and the delta lists
+	s.head = (s.head + 1) % len(s.ring)
+	s.n--
+	ev.Dropped, s.gap = s.gap, 0
+	if s.over && s.n <= s.limit {
+		s.over = false
+		s.bus.releasePressure()
+	}
+	if s.n == 0 && len(s.ring) > s.limit {
+		// A Block buffer that overflowed: give the surplus back.
+		s.ring, s.head = nil, 0
+	}
+	return ev, true
+}

@@ -1,0 +1,287 @@
+package events
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDropOldestStalledReader(t *testing.T) {
+	tests := []struct {
+		name      string
+		buffer    int
+		published int
+	}{
+		{"buffer=1", 1, 10},
+		{"buffer=4", 4, 10},
+		{"fits", 4, 5},
+		{"default buffer", 0, 3000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				clock := &fakeClock{t: presentDay} // frozen: timetokens are consecutive
+				bus := NewBus(BusConfig{Now: clock.Now})
+				defer bus.Close()
+				s, err := bus.Subscribe(Filter{SubKey: "a"}, Options{Buffer: tt.buffer})
+				require.NoError(t, err)
+				buffer := tt.buffer
+				if buffer == 0 {
+					buffer = DefaultBuffer
+				}
+
+				// The first event goes to the pump, which then waits for the
+				// stalled reader; the buffer keeps the newest ones.
+				bus.Publish(&Event{SubKey: "a", Channel: "x"})
+				synctest.Wait()
+				for range tt.published - 1 {
+					bus.Publish(&Event{SubKey: "a", Channel: "x"})
+				}
+				wantDropped := max(0, tt.published-1-buffer)
+				assert.Equal(t, uint64(wantDropped), s.Dropped())
+				assert.Equal(t, uint64(wantDropped), bus.Stats().Dropped)
+
+				evs, _ := drain(s)
+				require.Len(t, evs, tt.published-wantDropped)
+				assert.Zero(t, evs[0].Dropped)
+				if len(evs) > 1 {
+					assert.Equal(t, uint64(wantDropped), evs[1].Dropped, "the first event after the gap carries its size")
+				}
+				var markers uint64
+				for _, ev := range evs {
+					markers += ev.Dropped
+				}
+				assert.Equal(t, uint64(tt.published), uint64(len(evs))+markers)
+				assert.Equal(t, s.Dropped(), markers)
+			})
+		})
+	}
+}
+
+// TestDropOldestInterleaved publishes and reads in rounds and checks every gap
+// marker against the timetokens, which a frozen clock makes consecutive.
+func TestDropOldestInterleaved(t *testing.T) {
+	rounds := []struct{ publish, read int }{
+		{1, 0}, {10, 2}, {3, 1}, {0, 1}, {20, 0}, {5, 5}, {2, 1}, {50, 3}, {1, 1},
+	}
+	synctest.Test(t, func(t *testing.T) {
+		clock := &fakeClock{t: presentDay}
+		bus := NewBus(BusConfig{Now: clock.Now})
+		defer bus.Close()
+		s, err := bus.Subscribe(Filter{}, Options{Buffer: 3})
+		require.NoError(t, err)
+
+		published := 0
+		var got []Event
+		for _, r := range rounds {
+			for range r.publish {
+				bus.Publish(&Event{SubKey: "a", Channel: "x"})
+				published++
+			}
+			for range r.read {
+				synctest.Wait()
+				select {
+				case ev := <-s.Events():
+					got = append(got, ev)
+				default: // nothing buffered
+				}
+			}
+		}
+		rest, _ := drain(s)
+		got = append(got, rest...)
+
+		first := presentDay.UnixNano() / 100
+		var markers uint64
+		for i, ev := range got {
+			prev := first - 1
+			if i > 0 {
+				prev = got[i-1].Timetoken
+			}
+			assert.Equal(t, uint64(ev.Timetoken-prev-1), ev.Dropped, "event %d", i)
+			markers += ev.Dropped
+		}
+		assert.Equal(t, uint64(published), uint64(len(got))+markers)
+		assert.Equal(t, markers, s.Dropped())
+		assert.Equal(t, uint64(published), bus.Stats().Published)
+
+		s.Close()
+		assert.Equal(t, markers, bus.Stats().Dropped, "closed subscriptions still count")
+	})
+}
+
+// lagging makes a Block subscription with buffer 2 hold more than its buffer:
+// the pump holds one event and the buffer three.
+func lagging(t *testing.T, bus *Bus, subKey string) *Subscription {
+	t.Helper()
+	s, err := bus.Subscribe(Filter{SubKey: subKey}, Options{Buffer: 2, Policy: Block})
+	require.NoError(t, err)
+	bus.Publish(&Event{SubKey: subKey, Channel: "x"})
+	synctest.Wait()
+	for range 3 {
+		bus.Publish(&Event{SubKey: subKey, Channel: "x"})
+	}
+	return s
+}
+
+// waitAsync runs bus.Wait on a goroutine of its own.
+func waitAsync(ctx context.Context, bus *Bus) <-chan error {
+	errc := make(chan error, 1)
+	go func() { errc <- bus.Wait(ctx) }()
+	return errc
+}
+
+func TestBlockNoPressureWithinBuffer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		defer bus.Close()
+		_, err := bus.Subscribe(Filter{SubKey: "a"}, Options{Buffer: 2, Policy: Block})
+		require.NoError(t, err)
+		bus.Publish(&Event{SubKey: "a", Channel: "x"})
+		synctest.Wait() // the pump holds one event
+		bus.Publish(&Event{SubKey: "a", Channel: "x"})
+		bus.Publish(&Event{SubKey: "a", Channel: "x"})
+		require.NoError(t, bus.Wait(t.Context()), "a full buffer is no pressure yet")
+
+		bus.Publish(&Event{SubKey: "a", Channel: "x"})
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		require.ErrorIs(t, bus.Wait(ctx), context.Canceled, "one past the buffer is")
+	})
+}
+
+func TestBlockWaitUntilCaughtUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		defer bus.Close()
+		s := lagging(t, bus, "a")
+
+		errc := waitAsync(t.Context(), bus)
+		synctest.Wait()
+		require.Empty(t, errc, "Wait blocks while the reader lags")
+
+		<-s.Events() // the pump takes the next event: the buffer is back to 2
+		synctest.Wait()
+		require.Len(t, errc, 1)
+		require.NoError(t, <-errc)
+		require.NoError(t, bus.Wait(t.Context()))
+
+		evs, _ := drain(s)
+		assert.Len(t, evs, 3)
+		assert.Zero(t, s.Dropped())
+		assert.Zero(t, bus.Stats().Dropped)
+	})
+}
+
+func TestBlockDropsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		defer bus.Close()
+		s, err := bus.Subscribe(Filter{}, Options{Buffer: 2, Policy: Block})
+		require.NoError(t, err)
+		const n = 500
+		for i := range n {
+			bus.Publish(&Event{SubKey: "a", Channel: "x", Occupancy: i})
+		}
+		evs, _ := drain(s)
+		require.Len(t, evs, n)
+		for i, ev := range evs {
+			require.Equal(t, i, ev.Occupancy)
+			require.Zero(t, ev.Dropped)
+		}
+		assert.NoError(t, bus.Wait(t.Context()))
+	})
+}
+
+func TestBlockWaitForEverySubscription(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		defer bus.Close()
+		s1 := lagging(t, bus, "a")
+		s2 := lagging(t, bus, "b")
+
+		errc := waitAsync(t.Context(), bus)
+		drain(s1)
+		require.Empty(t, errc, "one subscription still lags")
+		drain(s2)
+		require.Len(t, errc, 1)
+		require.NoError(t, <-errc)
+	})
+}
+
+func TestBlockWaitContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		defer bus.Close()
+		lagging(t, bus, "a")
+
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		start := time.Now()
+		require.ErrorIs(t, bus.Wait(ctx), context.DeadlineExceeded)
+		assert.Equal(t, time.Second, time.Since(start))
+
+		ctx, cancel = context.WithCancel(t.Context())
+		errc := waitAsync(ctx, bus)
+		synctest.Wait()
+		require.Empty(t, errc)
+		cancel()
+		require.ErrorIs(t, <-errc, context.Canceled)
+	})
+}
+
+func TestBlockWaitBusClosed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		lagging(t, bus, "a")
+
+		errc := waitAsync(t.Context(), bus)
+		synctest.Wait()
+		require.Empty(t, errc)
+		bus.Close()
+		require.ErrorIs(t, <-errc, ErrClosed)
+		require.ErrorIs(t, bus.Wait(t.Context()), ErrClosed, "after Close")
+	})
+}
+
+func TestBlockSubscriptionCloseReleasesPressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		defer bus.Close()
+		s := lagging(t, bus, "a")
+
+		errc := waitAsync(t.Context(), bus)
+		synctest.Wait()
+		require.Empty(t, errc)
+		s.Close()
+		require.NoError(t, <-errc)
+		require.NoError(t, bus.Wait(t.Context()))
+	})
+}
+
+func TestSubscriptionCloseWhilePumpBlocked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		defer bus.Close()
+		s, err := bus.Subscribe(Filter{SubKey: "a"}, Options{Buffer: 4})
+		require.NoError(t, err)
+		for range 3 {
+			bus.Publish(&Event{SubKey: "a", Channel: "x"})
+		}
+		synctest.Wait() // the pump waits to send
+
+		s.Close()
+		_, ok := <-s.Events()
+		assert.False(t, ok, "Events is closed and the buffer discarded")
+		s.Close()
+
+		bus.Publish(&Event{SubKey: "a", Channel: "x"})
+		assert.False(t, bus.Interested("a", "x"))
+		st := bus.Stats()
+		assert.Equal(t, 0, st.Subscriptions)
+		assert.Equal(t, uint64(4), st.Published)
+	})
+}

@@ -1,0 +1,125 @@
+package index
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type item struct {
+	key string
+	n   int
+}
+
+func newTable() *Table[item] { return New(func(it *item) string { return it.key }) }
+
+func put(t *Table[item], it *item) { t.Update(it.key, func(*item) *item { return it }) }
+func del(t *Table[item], key string) {
+	t.Update(key, func(*item) *item { return nil })
+}
+
+func TestTableInsertGetDelete(t *testing.T) {
+	tab := newTable()
+	require.Nil(t, tab.Get("missing"))
+
+	const n = 10000
+	for i := range n {
+		put(tab, &item{key: "k" + strconv.Itoa(i), n: i})
+	}
+	require.Equal(t, n, tab.Len())
+	for i := range n {
+		it := tab.Get("k" + strconv.Itoa(i))
+		require.NotNil(t, it, i)
+		require.Equal(t, i, it.n)
+	}
+	for i := 0; i < n; i += 2 {
+		del(tab, "k"+strconv.Itoa(i))
+	}
+	assert.Equal(t, n/2, tab.Len())
+	for i := range n {
+		it := tab.Get("k" + strconv.Itoa(i))
+		if i%2 == 0 {
+			assert.Nil(t, it, i)
+		} else {
+			assert.NotNil(t, it, i)
+		}
+	}
+	seen := 0
+	tab.Range(func(*item) bool { seen++; return true })
+	assert.Equal(t, n/2, seen)
+}
+
+func TestTableUpdateSeesOldAndReplaces(t *testing.T) {
+	tab := newTable()
+	put(tab, &item{key: "a", n: 1})
+	var got *item
+	tab.Update("a", func(old *item) *item { got = old; return &item{key: "a", n: 2} })
+	require.NotNil(t, got)
+	assert.Equal(t, 1, got.n)
+	assert.Equal(t, 2, tab.Get("a").n)
+	assert.Equal(t, 1, tab.Len())
+	tab.Update("b", func(old *item) *item { assert.Nil(t, old); return nil })
+	assert.Equal(t, 1, tab.Len())
+}
+
+// Churn through many inserts and deletes on the same keys: tombstones must be
+// reclaimed, so that the table neither fills up nor loses values.
+func TestTableChurnReclaimsTombstones(t *testing.T) {
+	tab := newTable()
+	for round := range 200 {
+		for i := range 64 {
+			put(tab, &item{key: strconv.Itoa(round*64 + i)})
+		}
+		for i := range 64 {
+			del(tab, strconv.Itoa(round*64+i))
+		}
+	}
+	assert.Equal(t, 0, tab.Len())
+	for i := range tab.shards {
+		assert.Nil(t, tab.shards[i].tab.Load(), "empty shard %d keeps its slots", i)
+	}
+}
+
+func TestTableConcurrent(t *testing.T) {
+	tab := newTable()
+	const workers, keys = 8, 2000
+	var wg sync.WaitGroup
+	errs := make(chan string, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range keys {
+				k := strconv.Itoa(w) + "/" + strconv.Itoa(i)
+				put(tab, &item{key: k, n: i})
+				if it := tab.Get(k); it == nil || it.n != i {
+					errs <- "lost " + k
+					return
+				}
+				if i%3 == 0 {
+					del(tab, k)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	want := workers * (keys - (keys+2)/3)
+	assert.Equal(t, want, tab.Len())
+}
+
+func TestTableGetDoesNotAllocate(t *testing.T) {
+	tab := newTable()
+	put(tab, &item{key: "present"})
+	allocs := testing.AllocsPerRun(1000, func() {
+		_ = tab.Get("present")
+		_ = tab.Get("absent")
+	})
+	assert.Zero(t, allocs)
+}
