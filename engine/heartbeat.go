@@ -1,0 +1,325 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/presenced/presence/events"
+)
+
+// HeartbeatRequest is one heartbeat: uuid UUID is alive on Channels and on
+// every channel of Groups (as the groups are at the time of the call).
+type HeartbeatRequest struct {
+	SubKey   string
+	UUID     string
+	Channels []string
+	Groups   []string
+	// Timeout is the presence timeout: the member times out if no heartbeat
+	// comes within it. Zero means Config.DefaultTimeout; other values are
+	// clamped to [Config.MinTimeout, Config.MaxTimeout]; negative is an error.
+	Timeout time.Duration
+	// State, optional, is keyed by channel or group name (a group's entry
+	// applies to each of its channels); each value is a JSON object, stored as
+	// the member's state on that channel. A channel's own entry wins over its
+	// group's.
+	State map[string]json.RawMessage
+}
+
+// HeartbeatResult tells what a heartbeat did.
+type HeartbeatResult struct {
+	// Joined lists the channels on which the uuid was not present and joined
+	// with this heartbeat, in the order of the call; nil when it only
+	// refreshed.
+	Joined []string
+	// Timeout is the presence timeout in force after clamping.
+	Timeout time.Duration
+}
+
+// Heartbeat records that r.UUID is alive on r's channels. On a channel where
+// the uuid is absent it joins: a join event, then a state-change event if
+// state came with it. Where it is present, its deadline moves to now plus the
+// timeout and no event is sent, unless its state changed (state-change).
+//
+// The call is validated whole before anything is applied; an invalid field
+// returns an error wrapping one of ErrInvalidSubKey, ErrInvalidUUID,
+// ErrInvalidChannel, ErrInvalidGroup, ErrNoChannels, ErrTooManyChannels,
+// ErrInvalidTimeout, ErrInvalidState or ErrStateTooLarge. If the joins would
+// exceed Config.MaxMembers it returns ErrCapacity and changes nothing.
+//
+// A heartbeat of a present member without state takes no lock and does not
+// allocate. ctx bounds only the wait for lagging Block subscribers.
+func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatResult, error) {
+	if e.closed.Load() {
+		return HeartbeatResult{}, ErrClosed
+	}
+	if err := e.validateCall(r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
+		return HeartbeatResult{}, err
+	}
+	if r.Timeout < 0 {
+		return HeartbeatResult{}, fmt.Errorf("%w: %v is negative", ErrInvalidTimeout, r.Timeout)
+	}
+	var states map[string]json.RawMessage
+	if len(r.State) > 0 {
+		var err error
+		if states, err = e.compactStates(r); err != nil {
+			return HeartbeatResult{}, err
+		}
+	}
+	timeout := e.cfg.clampTimeout(r.Timeout)
+	res := HeartbeatResult{Timeout: timeout}
+	e.heartbeats.Inc()
+
+	ks := e.keyspace(r.SubKey, true)
+	targets := r.Channels
+	var via map[string]string // channel -> the group it came from, for state
+	if len(r.Groups) > 0 {
+		targets, via = ks.expand(r.Channels, r.Groups, states != nil)
+	}
+	deadline := e.wheel.Now() + int64(timeout)
+
+	if states == nil && e.refreshAll(ks, r.UUID, targets, deadline) {
+		return res, nil
+	}
+
+	// Some channel needs a lock: a join, new state or a shorter timeout.
+	absent := 0
+	c := ks.clients.Get(r.UUID)
+	for _, name := range targets {
+		if c == nil || c.find(name) == nil {
+			absent++
+		}
+	}
+	if err := e.reserve(absent); err != nil {
+		return HeartbeatResult{}, err
+	}
+	budget := absent
+	defer func() { e.unreserve(budget) }()
+	if err := e.backpressure(ctx); err != nil {
+		return HeartbeatResult{}, err
+	}
+	for _, name := range targets {
+		st, hasState := states[name]
+		if !hasState && via != nil {
+			st, hasState = states[via[name]]
+		}
+		joined, err := e.beat(ks, r.UUID, name, deadline, st, hasState, &budget)
+		if err != nil {
+			return res, err
+		}
+		if joined {
+			res.Joined = append(res.Joined, name)
+		}
+	}
+	return res, nil
+}
+
+// validateCall checks the fields common to heartbeat, leave and state calls.
+func (e *Engine) validateCall(subKey, uuid string, channels, groups []string) error {
+	if err := validateSubKey(subKey); err != nil {
+		return err
+	}
+	if err := ValidateUUID(uuid); err != nil {
+		return err
+	}
+	if len(channels) == 0 && len(groups) == 0 {
+		return ErrNoChannels
+	}
+	return validateNames(channels, groups, e.cfg.MaxChannelsPerCall)
+}
+
+// compactStates validates r.State: every key names a channel or group of the
+// call and every value is a JSON object within MaxStateBytes.
+func (e *Engine) compactStates(r HeartbeatRequest) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(r.State))
+	for name, raw := range r.State {
+		if !contains(r.Channels, name) && !contains(r.Groups, name) {
+			return nil, fmt.Errorf("%w: state for %q, which the heartbeat does not name", ErrInvalidState, name)
+		}
+		st, err := CompactState(raw, e.cfg.MaxStateBytes)
+		if err != nil {
+			return nil, fmt.Errorf("state for %q: %w", name, err)
+		}
+		out[name] = st
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshAll moves the deadline of uuid on every target channel, without a
+// lock, if the uuid is present on all of them and none needs the slow path. It
+// applies nothing unless it applies everything (up to races with expiry, in
+// which case the slow path redoes the work under locks).
+func (e *Engine) refreshAll(ks *keyspace, uuid string, targets []string, deadline int64) bool {
+	c := ks.clients.Get(uuid)
+	if c == nil || len(targets) == 0 {
+		return false
+	}
+	slack := int64(e.cfg.Tick)
+	for _, name := range targets {
+		m := c.find(name)
+		if m == nil {
+			return false
+		}
+		if d := m.deadline.Load(); d == removed || deadline < d-slack {
+			return false
+		}
+	}
+	for _, name := range targets {
+		if !refresh(c.find(name), deadline, slack) {
+			return false
+		}
+	}
+	return true
+}
+
+// refresh moves m's deadline forward to deadline with a compare-and-swap. It
+// fails when m was removed meanwhile, or when deadline is more than slack
+// before the current one (a shorter timeout: the wheel must file the member
+// earlier, which needs the channel lock). A deadline within slack before the
+// current one changes nothing: the member is as fresh as it needs to be.
+func refresh(m *member, deadline, slack int64) bool {
+	if m == nil {
+		return false
+	}
+	for {
+		d := m.deadline.Load()
+		switch {
+		case d == removed || deadline < d-slack:
+			return false
+		case deadline <= d:
+			return true
+		case m.deadline.CompareAndSwap(d, deadline):
+			return true
+		}
+	}
+}
+
+// beat applies a heartbeat to one channel under the channel's lock and reports
+// whether the uuid joined. budget is the number of joins reserved against
+// MaxMembers that the call has not used yet.
+func (e *Engine) beat(ks *keyspace, uuid, name string, deadline int64, st json.RawMessage, hasState bool, budget *int) (bool, error) {
+	for {
+		ch := ks.channelFor(e, name)
+		ch.mu.Lock()
+		if ch.dead {
+			ch.mu.Unlock()
+			continue
+		}
+		joined, err := e.beatLocked(ks, ch, uuid, deadline, st, hasState, budget)
+		ch.mu.Unlock()
+		return joined, err
+	}
+}
+
+func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid string, deadline int64, st json.RawMessage, hasState bool, budget *int) (bool, error) {
+	if m := findLocked(ks, uuid, ch); m != nil {
+		e.refreshLocked(m, deadline)
+		if hasState {
+			e.setStateLocked(ch, m, st)
+		}
+		return false, nil
+	}
+	if *budget > 0 {
+		*budget--
+	} else if err := e.reserve(1); err != nil {
+		return false, err
+	}
+
+	m := &member{ch: ch}
+	m.deadline.Store(deadline)
+	ks.clients.Update(uuid, func(c *client) *client {
+		if c == nil {
+			c = &client{id: strings.Clone(uuid)}
+		}
+		m.c = c
+		c.add(m)
+		return c
+	})
+	m.idx = int32(len(ch.members))
+	ch.members = append(ch.members, m)
+	ch.occupancy.Store(int64(len(ch.members)))
+	m.slot = uint32(e.wheel.Schedule(m, deadline))
+	e.members.Add(1)
+	e.joins.Inc()
+	if hasState && st != nil {
+		if ch.state == nil {
+			ch.state = make(map[*member]json.RawMessage)
+		}
+		ch.state[m] = st
+	}
+	e.announce(ch, events.Join, m.c.id, ch.state[m])
+	if hasState && st != nil {
+		e.publish(ch, events.StateChange, m.c.id, st)
+	}
+	return true, nil
+}
+
+// refreshLocked sets the deadline of a present member under its channel's
+// lock. A deadline earlier than the slot the member is filed in (a shorter
+// timeout) files it again.
+func (e *Engine) refreshLocked(m *member, deadline int64) {
+	slack := int64(e.cfg.Tick)
+	if refresh(m, deadline, slack) {
+		return
+	}
+	// A shorter timeout; lock-free refreshes may race it forward, and the
+	// last writer wins, as it would in any order of arrival.
+	m.deadline.Store(deadline)
+	if s := uint32(e.wheel.SlotFor(deadline)); int32(s-m.slot) < 0 { // earlier, modulo 2^32
+		m.slot = uint32(e.wheel.Schedule(m, deadline))
+	}
+}
+
+// setStateLocked stores st as m's state on ch and publishes state-change if
+// it differs from the state m had. Under ch.mu.
+func (e *Engine) setStateLocked(ch *channel, m *member, st json.RawMessage) {
+	old := ch.state[m]
+	if bytes.Equal(old, st) {
+		return
+	}
+	if st == nil {
+		delete(ch.state, m)
+	} else {
+		if ch.state == nil {
+			ch.state = make(map[*member]json.RawMessage)
+		}
+		ch.state[m] = st
+	}
+	e.publish(ch, events.StateChange, m.c.id, st)
+}
+
+// reserve claims room for n joins against MaxMembers.
+func (e *Engine) reserve(n int) error {
+	if e.cfg.MaxMembers == 0 || n == 0 {
+		return nil
+	}
+	for {
+		cur := e.reserved.Load()
+		if cur+int64(n) > int64(e.cfg.MaxMembers) {
+			return fmt.Errorf("%w: %d members, at most %d", ErrCapacity, cur, e.cfg.MaxMembers)
+		}
+		if e.reserved.CompareAndSwap(cur, cur+int64(n)) {
+			return nil
+		}
+	}
+}
+
+// unreserve gives back room claimed by reserve and not used by a join, or
+// freed by a removal.
+func (e *Engine) unreserve(n int) {
+	if e.cfg.MaxMembers != 0 && n != 0 {
+		e.reserved.Add(-int64(n))
+	}
+}

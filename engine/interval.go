@@ -1,0 +1,39 @@
+package engine
+
+import (
+	"context"
+	"time"
+)
+
+// intervalLoop publishes, every Config.Interval, one interval event for each
+// channel in interval mode. It runs on its own goroutine until Close.
+func (e *Engine) intervalLoop() {
+	defer e.done.Done()
+	t := time.NewTicker(e.cfg.Interval)
+	defer t.Stop()
+	var chans []*channel
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		if e.backpressure(context.Background()) != nil {
+			continue // closed: e.stop follows
+		}
+		e.ivMu.Lock()
+		chans = chans[:0]
+		for ch := range e.ivChans {
+			chans = append(chans, ch)
+		}
+		e.ivMu.Unlock()
+		for _, ch := range chans {
+			ch.mu.Lock()
+			if ch.deltas != nil && !ch.dead {
+				e.publishInterval(ch)
+			}
+			ch.mu.Unlock()
+		}
+		clear(chans)
+	}
+}

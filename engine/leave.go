@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/presenced/presence/events"
+	"github.com/presenced/presence/wheel"
+)
+
+// LeaveRequest asks for uuid UUID to leave Channels and every channel of
+// Groups.
+type LeaveRequest struct {
+	SubKey   string
+	UUID     string
+	Channels []string
+	Groups   []string
+}
+
+// LeaveResult tells what a leave did.
+type LeaveResult struct {
+	// Left lists the channels the uuid was on and left, in the order of the
+	// call; channels it was not on are left out.
+	Left []string
+}
+
+// Leave removes r.UUID from r's channels, each with a leave event carrying the
+// state the member had. Leaving a channel one is not on is a no-op. Errors are
+// those of Heartbeat's validation.
+func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error) {
+	if e.closed.Load() {
+		return LeaveResult{}, ErrClosed
+	}
+	if err := e.validateCall(r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
+		return LeaveResult{}, err
+	}
+	ks := e.keyspace(r.SubKey, false)
+	if ks == nil || ks.clients.Get(r.UUID) == nil {
+		return LeaveResult{}, nil
+	}
+	targets := r.Channels
+	if len(r.Groups) > 0 {
+		targets, _ = ks.expand(r.Channels, r.Groups, false)
+	}
+	if err := e.backpressure(ctx); err != nil {
+		return LeaveResult{}, err
+	}
+	var res LeaveResult
+	for _, name := range targets {
+		ch, ok := ks.channels.Load(name)
+		if !ok {
+			continue
+		}
+		ch.mu.Lock()
+		if m := findLocked(ks, r.UUID, ch); m != nil && m.deadline.Swap(removed) != removed {
+			e.removeLocked(ch, m, events.Leave)
+			res.Left = append(res.Left, name)
+		}
+		ch.mu.Unlock()
+	}
+	return res, nil
+}
+
+// removeLocked takes m, whose deadline the caller has just swapped to removed,
+// out of ch and publishes a (a leave or a timeout) with the state m had. A
+// channel left empty is dropped. Under ch.mu.
+func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) {
+	last := len(ch.members) - 1
+	moved := ch.members[last]
+	ch.members[m.idx] = moved
+	moved.idx = m.idx
+	ch.members[last] = nil
+	ch.members = ch.members[:last]
+	if cap(ch.members) >= 1024 && len(ch.members) < cap(ch.members)/4 {
+		ch.members = append(make([]*member, 0, 2*len(ch.members)), ch.members...)
+	}
+	ch.occupancy.Store(int64(len(ch.members)))
+
+	st := ch.state[m]
+	delete(ch.state, m)
+	id := m.c.id
+	ch.ks.clients.Update(id, func(c *client) *client {
+		if c.remove(m) {
+			return nil
+		}
+		return c
+	})
+	e.members.Add(-1)
+	e.unreserve(1)
+	if a == events.Timeout {
+		e.timeouts.Inc()
+	} else {
+		e.leaves.Inc()
+	}
+	e.announce(ch, a, id, st)
+
+	if len(ch.members) == 0 {
+		ch.dead = true
+		ch.members = nil
+		ch.state = nil
+		if ch.deltas != nil { // AnnounceMax < 0 never gets here; kept for safety
+			e.ivMu.Lock()
+			delete(e.ivChans, ch)
+			e.ivMu.Unlock()
+			ch.deltas = nil
+		}
+		ch.ks.channels.Compute(ch.name, func(old *channel, loaded bool) (*channel, bool) {
+			return old, loaded && old == ch
+		})
+		e.channels.Add(-1)
+	}
+}
+
+// expire is the wheel's callback: it times out the members of b whose deadline
+// has passed and files the others again by their current deadline. It runs on
+// a wheel worker, with no engine lock held on entry.
+func (e *Engine) expire(b wheel.Batch[*member]) {
+	if e.backpressure(context.Background()) != nil {
+		return // closed
+	}
+	slot := uint32(b.Slot)
+	var cur *channel
+	for _, m := range b.Items {
+		if m.ch != cur {
+			if cur != nil {
+				cur.mu.Unlock()
+			}
+			cur = m.ch
+			cur.mu.Lock()
+		}
+		if m.slot != slot {
+			continue // filed again elsewhere since: a stale entry
+		}
+		for {
+			d := m.deadline.Load()
+			if d == removed {
+				break
+			}
+			if d > b.Now {
+				m.slot = uint32(e.wheel.Schedule(m, d))
+				break
+			}
+			if m.deadline.CompareAndSwap(d, removed) {
+				e.removeLocked(cur, m, events.Timeout)
+				break
+			}
+		}
+	}
+	if cur != nil {
+		cur.mu.Unlock()
+	}
+}

@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/presenced/presence/events"
+)
+
+func leave(t *testing.T, e *Engine, uuid string, channels ...string) []string {
+	t.Helper()
+	res, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: uuid, Channels: channels})
+	require.NoError(t, err)
+	return res.Left
+}
+
+func TestLeave(t *testing.T) {
+	inBubble(t, Config{}, func(t *testing.T, e *Engine) {
+		mustBeat(t, e, hb("alice", "a", "b"))
+		mustBeat(t, e, hb("bob", "a"))
+		rec := record(t, e, events.Filter{})
+
+		assert.Equal(t, []string{"a"}, leave(t, e, "alice", "a", "nowhere"))
+		assert.Nil(t, leave(t, e, "alice", "a"), "leaving twice is a no-op")
+		assert.Nil(t, leave(t, e, "carol", "a"), "leaving as a stranger is a no-op")
+		synctest.Wait()
+		assert.Equal(t, []brief{{events.Leave, "a", "alice", 1, ""}}, briefs(rec.take()))
+
+		assert.Equal(t, map[string][]string{"a": {"bob"}, "b": {"alice"}}, hereNow(t, e))
+		where, err := e.WhereNow(sk, "alice")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"b"}, where)
+
+		assert.Equal(t, []string{"b"}, leave(t, e, "alice", "b"))
+		st := e.Stats()
+		assert.Equal(t, int64(1), st.Members)
+		assert.Equal(t, int64(1), st.Channels, "an empty channel is dropped")
+		assert.Equal(t, int64(1), st.UUIDs, "a uuid on no channel is dropped")
+		assert.Equal(t, uint64(2), st.Leaves)
+		assert.Equal(t, 3, e.wheel.Len(), "leaves do not touch the wheel; expiry skips them")
+	})
+}
+
+func TestLeaveGroup(t *testing.T) {
+	inBubble(t, Config{}, func(t *testing.T, e *Engine) {
+		require.NoError(t, e.AddChannelsToGroup(sk, "g", "a", "b"))
+		mustBeat(t, e, HeartbeatRequest{SubKey: sk, UUID: "u", Groups: []string{"g"}, Channels: []string{"c"}})
+		res, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "u", Groups: []string{"g"}})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a", "b"}, res.Left)
+		assert.Equal(t, map[string][]string{"c": {"u"}}, hereNow(t, e))
+	})
+}
+
+func TestJoinWithStateThenStateChanges(t *testing.T) {
+	inBubble(t, Config{}, func(t *testing.T, e *Engine) {
+		rec := record(t, e, events.Filter{})
+		r := hb("alice", "a", "b")
+		r.State = map[string]json.RawMessage{"a": raw(`{ "mood" : "ok" }`)}
+		mustBeat(t, e, r)
+		mustBeat(t, e, r) // same state: nothing
+		r.State = map[string]json.RawMessage{"a": raw(`{"mood":"busy"}`)}
+		mustBeat(t, e, r)
+
+		_, err := e.SetState(ctx, SetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"a", "b"}, State: raw(`{"x":1}`)})
+		require.NoError(t, err)
+		_, err = e.SetState(ctx, SetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"b"}, State: raw(`{}`)})
+		require.NoError(t, err)
+
+		synctest.Wait()
+		assert.Equal(t, []brief{
+			{events.Join, "a", "alice", 1, `{"mood":"ok"}`},
+			{events.StateChange, "a", "alice", 1, `{"mood":"ok"}`},
+			{events.Join, "b", "alice", 1, ""},
+			{events.StateChange, "a", "alice", 1, `{"mood":"busy"}`},
+			{events.StateChange, "a", "alice", 1, `{"x":1}`},
+			{events.StateChange, "b", "alice", 1, `{"x":1}`},
+			{events.StateChange, "b", "alice", 1, ""},
+		}, briefs(rec.take()))
+
+		got, err := e.GetState(GetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"a", "b", "c"}})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]json.RawMessage{"a": raw(`{"x":1}`), "b": raw(`{}`)}, got)
+
+		leave(t, e, "alice", "a")
+		synctest.Wait()
+		assert.Equal(t, []brief{{events.Leave, "a", "alice", 0, `{"x":1}`}}, briefs(rec.take()), "leave carries the last state")
+	})
+}
+
+func TestGroupStateAppliesToItsChannels(t *testing.T) {
+	inBubble(t, Config{}, func(t *testing.T, e *Engine) {
+		require.NoError(t, e.AddChannelsToGroup(sk, "g", "a", "b"))
+		r := HeartbeatRequest{SubKey: sk, UUID: "u", Channels: []string{"b"}, Groups: []string{"g"}, State: map[string]json.RawMessage{
+			"g": raw(`{"from":"group"}`),
+			"b": raw(`{"from":"channel"}`),
+		}}
+		mustBeat(t, e, r)
+		got, err := e.GetState(GetStateRequest{SubKey: sk, UUID: "u", Groups: []string{"g"}})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]json.RawMessage{"a": raw(`{"from":"group"}`), "b": raw(`{"from":"channel"}`)}, got)
+	})
+}
+
+func TestSetStateNeedsPresenceEverywhere(t *testing.T) {
+	inBubble(t, Config{}, func(t *testing.T, e *Engine) {
+		mustBeat(t, e, hb("alice", "a"))
+		rec := record(t, e, events.Filter{})
+		_, err := e.SetState(ctx, SetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"a", "b", "c"}, State: raw(`{"x":1}`)})
+		require.ErrorIs(t, err, ErrNotPresent)
+		assert.Contains(t, err.Error(), "b, c")
+		got, err := e.GetState(GetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"a"}})
+		require.NoError(t, err)
+		assert.Equal(t, raw(`{}`), got["a"], "nothing applied")
+		synctest.Wait()
+		assert.Empty(t, rec.take())
+	})
+}
+
+func TestSetStateRejectsBadState(t *testing.T) {
+	inBubble(t, Config{MaxStateBytes: 64}, func(t *testing.T, e *Engine) {
+		mustBeat(t, e, hb("alice", "a"))
+		for _, tc := range []struct {
+			state string
+			err   error
+		}{
+			{``, ErrInvalidState},
+			{`"str"`, ErrInvalidState},
+			{`null`, ErrInvalidState},
+			{`{"a":1`, ErrInvalidState},
+			{`{"a":1} {}`, ErrInvalidState},
+			{`{"a":"` + strings.Repeat("x", 64) + `"}`, ErrStateTooLarge},
+		} {
+			_, err := e.SetState(ctx, SetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"a"}, State: raw(tc.state)})
+			assert.ErrorIs(t, err, tc.err, tc.state)
+		}
+		st, err := CompactState(raw(" {\n \"a\" : [1, 2] } "), 64)
+		require.NoError(t, err)
+		assert.Equal(t, `{"a":[1,2]}`, string(st))
+	})
+}

@@ -1,0 +1,163 @@
+package engine
+
+import (
+	"encoding/json"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/puzpuzpuz/xsync/v3"
+
+	"github.com/presenced/presence/events"
+	"github.com/presenced/presence/internal/index"
+)
+
+// removed is the deadline of a member that left or timed out. Swapping it in is
+// the one act that ends a membership, so a heartbeat racing an expiry either
+// moves the deadline first (and saves the member) or finds it removed (and joins
+// anew): never both, never neither.
+const removed = math.MinInt64
+
+// keyspace holds everything under one sub key.
+type keyspace struct {
+	name     string
+	channels *xsync.MapOf[string, *channel]
+	clients  *index.Table[client]
+	groups   *xsync.MapOf[string, *chanGroup]
+}
+
+func newKeyspace(name string) *keyspace {
+	return &keyspace{
+		name:     name,
+		channels: xsync.NewMapOf[string, *channel](),
+		clients:  index.New(func(c *client) string { return c.id }),
+		groups:   xsync.NewMapOf[string, *chanGroup](),
+	}
+}
+
+// channel is one channel's membership. Joins, leaves, timeouts and state
+// changes happen under mu, together with the events they publish, so that a
+// channel's events come out in the order they were applied.
+type channel struct {
+	ks   *keyspace
+	name string
+
+	mu      sync.RWMutex
+	members []*member                   // dense; member.idx is the position; under mu
+	state   map[*member]json.RawMessage // members that have state; under mu
+	deltas  *events.Deltas              // non-nil in interval mode; under mu
+	dead    bool                        // removed from ks.channels; under mu
+
+	occupancy atomic.Int64 // len(members), readable without mu
+}
+
+// client is one uuid of a keyspace and the channels it is on. Its memberships
+// change under the lock of its index shard (index.Table.Update) and are read
+// without a lock.
+type client struct {
+	id   string
+	m0   atomic.Pointer[member]
+	more atomic.Pointer[[]*member] // copy on write; nil when the uuid is on one channel
+}
+
+// member is one (uuid, channel) membership: 32 bytes, the unit of the engine's
+// memory footprint.
+type member struct {
+	// deadline is when the member times out, in wheel nanoseconds, or removed.
+	// A refresh moves it forward with one compare-and-swap and nothing else.
+	deadline atomic.Int64
+	c        *client
+	ch       *channel
+	idx      int32  // position in ch.members; under ch.mu
+	slot     uint32 // low bits of the wheel slot the member is filed in; under ch.mu
+}
+
+// find returns the member of c on the channel named name, or nil. It takes no
+// lock; the member may have been removed since.
+//
+// It reads more before m0: remove moves a member from more into m0 before it
+// republishes more, so a reader in this order never misses a member that stays
+// present. Hence, under the lock of channel ch, find(ch.name) is exact: only
+// that lock adds or removes members of ch.
+func (c *client) find(name string) *member {
+	if more := c.more.Load(); more != nil {
+		for _, m := range *more {
+			if m.ch.name == name {
+				return m
+			}
+		}
+	}
+	if m := c.m0.Load(); m != nil && m.ch.name == name {
+		return m
+	}
+	return nil
+}
+
+// add files m among c's memberships. Under c's shard lock.
+func (c *client) add(m *member) {
+	if c.m0.Load() == nil {
+		c.m0.Store(m)
+		return
+	}
+	var next []*member
+	if more := c.more.Load(); more != nil {
+		next = make([]*member, len(*more), len(*more)+1)
+		copy(next, *more)
+	}
+	next = append(next, m)
+	c.more.Store(&next)
+}
+
+// remove takes m out of c's memberships and reports whether any remain. Under
+// c's shard lock.
+func (c *client) remove(m *member) (empty bool) {
+	more := c.more.Load()
+	if c.m0.Load() == m {
+		if more == nil {
+			c.m0.Store(nil)
+			return true
+		}
+		last := (*more)[len(*more)-1]
+		c.m0.Store(last)
+		c.setMore((*more)[:len(*more)-1])
+		return false
+	}
+	if more != nil {
+		next := make([]*member, 0, len(*more))
+		for _, x := range *more {
+			if x != m {
+				next = append(next, x)
+			}
+		}
+		c.setMore(next)
+	}
+	return c.m0.Load() == nil
+}
+
+func (c *client) setMore(ms []*member) {
+	if len(ms) == 0 {
+		c.more.Store(nil)
+		return
+	}
+	cp := append([]*member(nil), ms...)
+	c.more.Store(&cp)
+}
+
+// each calls fn for each membership of c. No lock; see find.
+func (c *client) each(fn func(*member)) {
+	if m := c.m0.Load(); m != nil {
+		fn(m)
+	}
+	if more := c.more.Load(); more != nil {
+		for _, m := range *more {
+			fn(m)
+		}
+	}
+}
+
+// chanGroup is a channel group: a named set of channels.
+type chanGroup struct {
+	mu       sync.Mutex
+	channels map[string]struct{} // under mu
+	dead     bool                // deleted; under mu
+}

@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"cmp"
+	"encoding/json"
+	"slices"
+)
+
+// DefaultHereNowLimit is the number of uuids listed per channel when a
+// HereNowRequest sets no Limit.
+const DefaultHereNowLimit = 1000
+
+// HereNowRequest asks who is on Channels and on every channel of Groups; with
+// neither, on every channel of the sub key.
+type HereNowRequest struct {
+	SubKey   string
+	Channels []string
+	Groups   []string
+	// UUIDs lists the members of each channel; State lists them with their
+	// state (and implies UUIDs). Without either, only occupancies are counted.
+	UUIDs, State bool
+	// Limit and Offset page each channel's member list: at most Limit members
+	// from the Offset-th on. Limit zero means DefaultHereNowLimit. The order
+	// is unspecified but stable while the channel's membership does not
+	// change.
+	Limit, Offset int
+}
+
+// HereNowResult is the answer to HereNow.
+type HereNowResult struct {
+	// Channels holds the channels that have members, sorted by name.
+	Channels       []ChannelPresence
+	TotalChannels  int
+	TotalOccupancy int
+}
+
+// ChannelPresence is one channel of a HereNowResult.
+type ChannelPresence struct {
+	Channel   string
+	Occupancy int
+	// Members is the requested page of members; nil unless UUIDs or State
+	// was asked for.
+	Members []Member
+}
+
+// Member is one uuid present on a channel and, when asked for, its state
+// there (nil when it has none).
+type Member struct {
+	UUID  string
+	State json.RawMessage
+}
+
+// HereNow tells who is present on the requested channels. Occupancy is read
+// in O(1) per channel; listing members costs O(Limit) per channel. It takes
+// each channel's read lock in turn, never a global one.
+func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
+	if e.closed.Load() {
+		return HereNowResult{}, ErrClosed
+	}
+	if err := validateSubKey(r.SubKey); err != nil {
+		return HereNowResult{}, err
+	}
+	if err := validateNames(r.Channels, r.Groups, e.cfg.MaxChannelsPerCall); err != nil {
+		return HereNowResult{}, err
+	}
+	if r.Limit < 0 || r.Offset < 0 {
+		return HereNowResult{}, errPaging(r.Limit, r.Offset)
+	}
+	if r.Limit == 0 {
+		r.Limit = DefaultHereNowLimit
+	}
+	var res HereNowResult
+	ks := e.keyspace(r.SubKey, false)
+	if ks == nil {
+		return res, nil
+	}
+	add := func(ch *channel) {
+		if cp, ok := e.presence(ch, r); ok {
+			res.Channels = append(res.Channels, cp)
+			res.TotalOccupancy += cp.Occupancy
+		}
+	}
+	if len(r.Channels) == 0 && len(r.Groups) == 0 {
+		ks.channels.Range(func(_ string, ch *channel) bool {
+			add(ch)
+			return true
+		})
+	} else {
+		targets, _ := ks.expand(r.Channels, r.Groups, false)
+		slices.Sort(targets)
+		for _, name := range slices.Compact(targets) {
+			if ch, ok := ks.channels.Load(name); ok {
+				add(ch)
+			}
+		}
+	}
+	slices.SortFunc(res.Channels, func(a, b ChannelPresence) int { return cmp.Compare(a.Channel, b.Channel) })
+	res.TotalChannels = len(res.Channels)
+	return res, nil
+}
+
+// presence reads one channel for HereNow; false when it has no members.
+func (e *Engine) presence(ch *channel, r HereNowRequest) (ChannelPresence, bool) {
+	if !r.UUIDs && !r.State {
+		n := int(ch.occupancy.Load())
+		return ChannelPresence{Channel: ch.name, Occupancy: n}, n > 0
+	}
+	ch.mu.RLock()
+	defer ch.mu.RUnlock()
+	n := len(ch.members)
+	if n == 0 {
+		return ChannelPresence{}, false
+	}
+	cp := ChannelPresence{Channel: ch.name, Occupancy: n, Members: []Member{}}
+	if r.Offset < n {
+		page := ch.members[r.Offset:min(n, r.Offset+r.Limit)]
+		cp.Members = make([]Member, len(page))
+		for i, m := range page {
+			cp.Members[i].UUID = m.c.id
+			if r.State {
+				cp.Members[i].State = ch.state[m]
+			}
+		}
+	}
+	return cp, true
+}
+
+// Occupancy returns the number of uuids present on channel, in O(1) and
+// without a lock.
+func (e *Engine) Occupancy(subKey, channel string) (int, error) {
+	if e.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := validateSubKey(subKey); err != nil {
+		return 0, err
+	}
+	if err := ValidateChannel(channel); err != nil {
+		return 0, err
+	}
+	if ks := e.keyspace(subKey, false); ks != nil {
+		if ch, ok := ks.channels.Load(channel); ok {
+			return int(ch.occupancy.Load()), nil
+		}
+	}
+	return 0, nil
+}
+
+// WhereNow returns the channels uuid is present on, sorted; empty (not nil)
+// when none.
+func (e *Engine) WhereNow(subKey, uuid string) ([]string, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := validateSubKey(subKey); err != nil {
+		return nil, err
+	}
+	if err := ValidateUUID(uuid); err != nil {
+		return nil, err
+	}
+	out := []string{}
+	if ks := e.keyspace(subKey, false); ks != nil {
+		if c := ks.clients.Get(uuid); c != nil {
+			c.each(func(m *member) {
+				if m.deadline.Load() != removed {
+					out = append(out, m.ch.name)
+				}
+			})
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}

@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxNameRunes is the longest uuid, channel or group name, in characters.
+const MaxNameRunes = 92
+
+// MaxSubKeyBytes is the longest sub key.
+const MaxSubKeyBytes = 256
+
+// PresenceSuffix ends the names on which presence events are delivered; no
+// channel or group may end with it.
+const PresenceSuffix = "-pnpres"
+
+// checkName applies the rules shared by uuids, channels and groups and returns
+// what is wrong, or "".
+func checkName(s string, strict bool) string {
+	if s == "" {
+		return "is empty"
+	}
+	n, blank := 0, true
+	for i := 0; i < len(s); {
+		c := s[i]
+		r, size := rune(c), 1
+		if c >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return "is not valid UTF-8"
+			}
+		}
+		i += size
+		n++
+		if n > MaxNameRunes {
+			return fmt.Sprintf("is longer than %d characters", MaxNameRunes)
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return "contains a control character"
+		}
+		if !unicode.IsSpace(r) {
+			blank = false
+		}
+		if strict {
+			switch r {
+			case ',', ':', '*', '/', '\\':
+				return fmt.Sprintf("contains %q", r)
+			case ' ':
+				return "contains a space"
+			}
+		}
+	}
+	if blank {
+		return "is blank"
+	}
+	if strict && strings.HasSuffix(s, PresenceSuffix) {
+		return "ends with " + PresenceSuffix + ", which is reserved for presence events"
+	}
+	return ""
+}
+
+// ValidateUUID reports whether u is an acceptable uuid: 1 to 92 characters of
+// valid UTF-8, not blank, without control characters. The error wraps
+// ErrInvalidUUID.
+func ValidateUUID(u string) error {
+	if why := checkName(u, false); why != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidUUID, u, why)
+	}
+	return nil
+}
+
+// ValidateChannel reports whether ch is an acceptable channel name: 1 to 92
+// characters of valid UTF-8 without control characters, spaces or any of
+// , : * / \, and not ending in -pnpres. The error wraps ErrInvalidChannel.
+func ValidateChannel(ch string) error {
+	if why := checkName(ch, true); why != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidChannel, ch, why)
+	}
+	return nil
+}
+
+// ValidateGroup applies the channel rules to a channel group name. The error
+// wraps ErrInvalidGroup.
+func ValidateGroup(g string) error {
+	if why := checkName(g, true); why != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidGroup, g, why)
+	}
+	return nil
+}
+
+func validateSubKey(sk string) error {
+	switch {
+	case sk == "":
+		return fmt.Errorf("%w: is empty", ErrInvalidSubKey)
+	case len(sk) > MaxSubKeyBytes:
+		return fmt.Errorf("%w: is longer than %d bytes", ErrInvalidSubKey, MaxSubKeyBytes)
+	}
+	for _, r := range sk {
+		if r <= 0x20 || r == 0x7f || r == '/' || r == utf8.RuneError {
+			return fmt.Errorf("%w %q: contains %q", ErrInvalidSubKey, sk, r)
+		}
+	}
+	return nil
+}
+
+// validateNames checks a call's channel and group lists: each name valid,
+// neither list longer than max. Duplicates are allowed and act once.
+func validateNames(channels, groups []string, max int) error {
+	if len(channels) > max {
+		return fmt.Errorf("%w: %d channels, at most %d", ErrTooManyChannels, len(channels), max)
+	}
+	if len(groups) > max {
+		return fmt.Errorf("%w: %d channel groups, at most %d", ErrTooManyChannels, len(groups), max)
+	}
+	for _, ch := range channels {
+		if err := ValidateChannel(ch); err != nil {
+			return err
+		}
+	}
+	for _, g := range groups {
+		if err := ValidateGroup(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CompactState validates a state object and returns its compact form: it must
+// be a JSON object of at most max bytes once compacted. An empty object means
+// "no state" and compacts to nil.
+func CompactState(raw json.RawMessage, max int) (json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, fmt.Errorf("%w: %s is not a JSON object", ErrInvalidState, quoteSnippet(trimmed))
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(trimmed))
+	if err := json.Compact(&buf, trimmed); err != nil {
+		return nil, fmt.Errorf("%w: %s is not valid JSON: %v", ErrInvalidState, quoteSnippet(trimmed), err)
+	}
+	if buf.Len() > max {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrStateTooLarge, buf.Len(), max)
+	}
+	if buf.Len() == 2 { // {}
+		return nil, nil
+	}
+	return json.RawMessage(buf.Bytes()), nil
+}
+
+func quoteSnippet(b []byte) string {
+	const max = 40
+	if len(b) > max {
+		return fmt.Sprintf("%q...", b[:max])
+	}
+	return fmt.Sprintf("%q", b)
+}
