@@ -28,12 +28,14 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/puzpuzpuz/xsync/v3"
 
 	"github.com/presenced/presence/events"
+	"github.com/presenced/presence/internal/index"
 	"github.com/presenced/presence/wheel"
 )
 
@@ -45,7 +47,7 @@ type Engine struct {
 	bus   *events.Bus
 	wheel *wheel.Wheel[*member]
 
-	keyspaces *xsync.MapOf[string, *keyspace]
+	keyspaces *index.Table[keyspace]
 
 	// reserved counts memberships plus joins in flight; bounded by MaxMembers.
 	reserved atomic.Int64
@@ -74,7 +76,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:        cfg,
 		bus:        events.NewBus(events.BusConfig{Now: cfg.Now}),
-		keyspaces:  xsync.NewMapOf[string, *keyspace](),
+		keyspaces:  index.New(func(ks *keyspace) string { return ks.name }),
 		heartbeats: xsync.NewCounter(),
 		joins:      xsync.NewCounter(),
 		leaves:     xsync.NewCounter(),
@@ -138,7 +140,7 @@ type Stats struct {
 // Stats returns the engine's counters. It takes no lock.
 func (e *Engine) Stats() Stats {
 	var uuids int64
-	e.keyspaces.Range(func(_ string, ks *keyspace) bool {
+	e.keyspaces.Range(func(ks *keyspace) bool {
 		uuids += int64(ks.clients.Len())
 		return true
 	})
@@ -159,23 +161,23 @@ func (e *Engine) Stats() Stats {
 // keyspace returns the keyspace of subKey, creating it if create is set; nil
 // when it does not exist and create is not set.
 func (e *Engine) keyspace(subKey string, create bool) *keyspace {
-	if ks, ok := e.keyspaces.Load(subKey); ok || !create {
+	if ks := e.keyspaces.Get(subKey); ks != nil || !create {
 		return ks
 	}
-	ks, _ := e.keyspaces.LoadOrCompute(subKey, func() *keyspace { return newKeyspace(subKey) })
+	ks, _ := e.keyspaces.GetOrCreate(subKey, func() *keyspace { return newKeyspace(strings.Clone(subKey)) })
 	return ks
 }
 
 // channelFor returns the live channel named name, creating it. The caller
 // locks it and must retry if it finds it dead.
+//
+// Names and keys the engine keeps are copies: a caller's strings, often
+// slices of a request's buffer, are never retained, and do not escape.
 func (ks *keyspace) channelFor(e *Engine, name string) *channel {
-	if ch, ok := ks.channels.Load(name); ok {
-		return ch
-	}
-	ch, loaded := ks.channels.LoadOrCompute(name, func() *channel {
-		return &channel{ks: ks, name: name}
+	ch, created := ks.channels.GetOrCreate(name, func() *channel {
+		return &channel{ks: ks, name: strings.Clone(name)}
 	})
-	if !loaded {
+	if created {
 		e.channels.Add(1)
 	}
 	return ch

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // AddChannelsToGroup adds channels to group, creating the group. It fails with
@@ -14,8 +15,8 @@ func (e *Engine) AddChannelsToGroup(subKey, group string, channels ...string) er
 	}
 	ks := e.keyspace(subKey, true)
 	for {
-		g, _ := ks.groups.LoadOrCompute(group, func() *chanGroup {
-			return &chanGroup{channels: make(map[string]struct{})}
+		g, _ := ks.groups.GetOrCreate(group, func() *chanGroup {
+			return &chanGroup{name: strings.Clone(group), channels: make(map[string]struct{})}
 		})
 		g.mu.Lock()
 		if g.dead {
@@ -33,7 +34,9 @@ func (e *Engine) AddChannelsToGroup(subKey, group string, channels ...string) er
 			return fmt.Errorf("%w: %q would hold %d channels, at most %d", ErrGroupFull, group, n, e.cfg.MaxGroupChannels)
 		}
 		for _, ch := range channels {
-			g.channels[ch] = struct{}{}
+			if _, ok := g.channels[ch]; !ok {
+				g.channels[strings.Clone(ch)] = struct{}{}
+			}
 		}
 		g.mu.Unlock()
 		return nil
@@ -47,7 +50,7 @@ func (e *Engine) RemoveChannelsFromGroup(subKey, group string, channels ...strin
 		return err
 	}
 	if ks := e.keyspace(subKey, false); ks != nil {
-		if g, ok := ks.groups.Load(group); ok {
+		if g := ks.groups.Get(group); g != nil {
 			g.mu.Lock()
 			for _, ch := range channels {
 				delete(g.channels, ch)
@@ -85,8 +88,8 @@ func (e *Engine) Groups(subKey string) ([]string, error) {
 	}
 	out := []string{}
 	if ks := e.keyspace(subKey, false); ks != nil {
-		ks.groups.Range(func(name string, _ *chanGroup) bool {
-			out = append(out, name)
+		ks.groups.Range(func(g *chanGroup) bool {
+			out = append(out, g.name)
 			return true
 		})
 	}
@@ -101,7 +104,7 @@ func (e *Engine) DeleteGroup(subKey, group string) error {
 		return err
 	}
 	if ks := e.keyspace(subKey, false); ks != nil {
-		if g, ok := ks.groups.Load(group); ok {
+		if g := ks.groups.Get(group); g != nil {
 			g.mu.Lock()
 			ks.deleteGroupLocked(group, g)
 			g.mu.Unlock()
@@ -126,15 +129,13 @@ func (e *Engine) validateGroupCall(subKey, group string, channels []string) erro
 // deleteGroupLocked drops g from the keyspace. Under g.mu.
 func (ks *keyspace) deleteGroupLocked(name string, g *chanGroup) {
 	g.dead = true
-	ks.groups.Compute(name, func(old *chanGroup, loaded bool) (*chanGroup, bool) {
-		return old, loaded && old == g
-	})
+	ks.groups.DeleteIf(name, g)
 }
 
 // groupChannels appends the channels of group name to dst.
 func (ks *keyspace) groupChannels(name string, dst []string) []string {
-	g, ok := ks.groups.Load(name)
-	if !ok {
+	g := ks.groups.Get(name)
+	if g == nil {
 		return dst
 	}
 	g.mu.Lock()

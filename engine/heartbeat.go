@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/presenced/presence/events"
@@ -110,8 +109,8 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 		if err != nil {
 			return res, err
 		}
-		if joined {
-			res.Joined = append(res.Joined, name)
+		if joined != "" {
+			res.Joined = append(res.Joined, joined)
 		}
 	}
 	return res, nil
@@ -206,10 +205,10 @@ func refresh(m *member, deadline, slack int64) bool {
 	}
 }
 
-// beat applies a heartbeat to one channel under the channel's lock and reports
-// whether the uuid joined. budget is the number of joins reserved against
-// MaxMembers that the call has not used yet.
-func (e *Engine) beat(ks *keyspace, uuid, name string, deadline int64, st json.RawMessage, hasState bool, budget *int) (bool, error) {
+// beat applies a heartbeat to one channel under the channel's lock and returns
+// the channel's name if the uuid joined, "" if it was present. budget is the
+// number of joins reserved against MaxMembers that the call has not used yet.
+func (e *Engine) beat(ks *keyspace, uuid, name string, deadline int64, st json.RawMessage, hasState bool, budget *int) (string, error) {
 	for {
 		ch := ks.channelFor(e, name)
 		ch.mu.Lock()
@@ -219,7 +218,10 @@ func (e *Engine) beat(ks *keyspace, uuid, name string, deadline int64, st json.R
 		}
 		joined, err := e.beatLocked(ks, ch, uuid, deadline, st, hasState, budget)
 		ch.mu.Unlock()
-		return joined, err
+		if joined {
+			return ch.name, err
+		}
+		return "", err
 	}
 }
 
@@ -237,13 +239,16 @@ func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid string, deadline int
 		return false, err
 	}
 
-	m := &member{ch: ch}
-	m.deadline.Store(deadline)
+	var m *member
 	ks.clients.Update(uuid, func(c *client) *client {
 		if c == nil {
-			c = &client{id: strings.Clone(uuid)}
+			c = newClient(uuid)
+			m = &c.first
+		} else {
+			m = new(member)
 		}
-		m.c = c
+		m.c, m.ch = c, ch
+		m.deadline.Store(deadline)
 		c.add(m)
 		return c
 	})

@@ -167,15 +167,18 @@ func TestHeartbeatRejectsBadInputAndAppliesNothing(t *testing.T) {
 
 func TestHeartbeatOfPresentMemberDoesNotAllocate(t *testing.T) {
 	e := newEngine(t, Config{})
-	r := hb("alice", "lobby")
-	mustBeat(t, e, r)
-	r5 := hb("bob", "a", "b", "c", "d", "e")
-	mustBeat(t, e, r5)
+	mustBeat(t, e, hb("alice", "lobby"))
+	bob := hb("bob", "a", "b", "c", "d", "e")
+	bob.Timeout = time.Minute
+	mustBeat(t, e, bob)
+	require.NoError(t, e.AddChannelsToGroup(sk, "g", "a", "b"))
+	uuid := "bob" // not a constant: a caller's string
 	allocs := testing.AllocsPerRun(1000, func() {
-		if _, err := e.Heartbeat(ctx, r); err != nil {
+		// Requests built the way callers build them: the slices must not escape.
+		if _, err := e.Heartbeat(ctx, HeartbeatRequest{SubKey: sk, UUID: "alice", Channels: []string{"lobby"}}); err != nil {
 			panic(err)
 		}
-		if _, err := e.Heartbeat(ctx, r5); err != nil {
+		if _, err := e.Heartbeat(ctx, HeartbeatRequest{SubKey: sk, UUID: uuid, Channels: []string{"a", "b", "c", "d", "e"}, Timeout: time.Minute}); err != nil {
 			panic(err)
 		}
 	})

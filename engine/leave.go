@@ -46,8 +46,8 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 	}
 	var res LeaveResult
 	for _, name := range targets {
-		ch, ok := ks.channels.Load(name)
-		if !ok {
+		ch := ks.channels.Get(name)
+		if ch == nil {
 			continue
 		}
 		ch.mu.Lock()
@@ -103,9 +103,7 @@ func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) {
 			e.ivMu.Unlock()
 			ch.deltas = nil
 		}
-		ch.ks.channels.Compute(ch.name, func(old *channel, loaded bool) (*channel, bool) {
-			return old, loaded && old == ch
-		})
+		ch.ks.channels.DeleteIf(ch.name, ch)
 		e.channels.Add(-1)
 	}
 }

@@ -3,10 +3,10 @@ package engine
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/puzpuzpuz/xsync/v3"
+	"unsafe"
 
 	"github.com/presenced/presence/events"
 	"github.com/presenced/presence/internal/index"
@@ -19,19 +19,23 @@ import (
 const removed = math.MinInt64
 
 // keyspace holds everything under one sub key.
+//
+// Its indexes are index.Tables rather than general concurrent maps: lookups by
+// a caller's string neither lock, allocate nor let the string escape, which
+// keeps the heartbeat path free of allocations.
 type keyspace struct {
 	name     string
-	channels *xsync.MapOf[string, *channel]
+	channels *index.Table[channel]
 	clients  *index.Table[client]
-	groups   *xsync.MapOf[string, *chanGroup]
+	groups   *index.Table[chanGroup]
 }
 
 func newKeyspace(name string) *keyspace {
 	return &keyspace{
 		name:     name,
-		channels: xsync.NewMapOf[string, *channel](),
+		channels: index.New(func(ch *channel) string { return ch.name }),
 		clients:  index.New(func(c *client) string { return c.id }),
-		groups:   xsync.NewMapOf[string, *chanGroup](),
+		groups:   index.New(func(g *chanGroup) string { return g.name }),
 	}
 }
 
@@ -54,10 +58,45 @@ type channel struct {
 // client is one uuid of a keyspace and the channels it is on. Its memberships
 // change under the lock of its index shard (index.Table.Update) and are read
 // without a lock.
+//
+// A client, its first membership and (for uuids up to 96 bytes) the bytes of
+// its uuid are one allocation: a uuid on one channel costs one heap object, and
+// a heartbeat finds id, m0 and the member in neighbouring cache lines.
 type client struct {
-	id   string
-	m0   atomic.Pointer[member]
-	more atomic.Pointer[[]*member] // copy on write; nil when the uuid is on one channel
+	id    string
+	m0    atomic.Pointer[member]
+	more  atomic.Pointer[[]*member] // copy on write; nil when the uuid is on one channel
+	first member                    // the first membership; not reused once it ends
+}
+
+// newClient returns a client for uuid with id in the same allocation.
+func newClient(uuid string) *client {
+	switch n := len(uuid); {
+	case n <= 16:
+		return inlineClient[[16]byte](uuid)
+	case n <= 32:
+		return inlineClient[[32]byte](uuid)
+	case n <= 48:
+		return inlineClient[[48]byte](uuid)
+	case n <= 64:
+		return inlineClient[[64]byte](uuid)
+	case n <= 96:
+		return inlineClient[[96]byte](uuid)
+	}
+	return &client{id: strings.Clone(uuid)}
+}
+
+// inlineClient allocates a client followed by an array B that holds the bytes
+// of id. The string points into the array, which is never written again.
+func inlineClient[B any](uuid string) *client {
+	w := new(struct {
+		c client
+		b B
+	})
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&w.b)), unsafe.Sizeof(w.b))
+	n := copy(buf, uuid)
+	w.c.id = unsafe.String(&buf[0], n)
+	return &w.c
 }
 
 // member is one (uuid, channel) membership: 32 bytes, the unit of the engine's
@@ -157,6 +196,7 @@ func (c *client) each(fn func(*member)) {
 
 // chanGroup is a channel group: a named set of channels.
 type chanGroup struct {
+	name     string
 	mu       sync.Mutex
 	channels map[string]struct{} // under mu
 	dead     bool                // deleted; under mu

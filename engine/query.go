@@ -81,7 +81,7 @@ func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
 		}
 	}
 	if len(r.Channels) == 0 && len(r.Groups) == 0 {
-		ks.channels.Range(func(_ string, ch *channel) bool {
+		ks.channels.Range(func(ch *channel) bool {
 			add(ch)
 			return true
 		})
@@ -89,7 +89,7 @@ func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
 		targets, _ := ks.expand(r.Channels, r.Groups, false)
 		slices.Sort(targets)
 		for _, name := range slices.Compact(targets) {
-			if ch, ok := ks.channels.Load(name); ok {
+			if ch := ks.channels.Get(name); ch != nil {
 				add(ch)
 			}
 		}
@@ -138,7 +138,7 @@ func (e *Engine) Occupancy(subKey, channel string) (int, error) {
 		return 0, err
 	}
 	if ks := e.keyspace(subKey, false); ks != nil {
-		if ch, ok := ks.channels.Load(channel); ok {
+		if ch := ks.channels.Get(channel); ch != nil {
 			return int(ch.occupancy.Load()), nil
 		}
 	}

@@ -67,7 +67,7 @@ func (e *Engine) SetState(ctx context.Context, r SetStateRequest) (json.RawMessa
 	for _, name := range targets {
 		var m *member
 		if ks != nil {
-			if ch, ok := ks.channels.Load(name); ok {
+			if ch := ks.channels.Get(name); ch != nil {
 				ch.mu.Lock()
 				locked = append(locked, ch)
 				m = findLocked(ks, r.UUID, ch)
@@ -119,8 +119,8 @@ func (e *Engine) GetState(r GetStateRequest) (map[string]json.RawMessage, error)
 		targets, _ = ks.expand(r.Channels, r.Groups, false)
 	}
 	for _, name := range targets {
-		ch, ok := ks.channels.Load(name)
-		if !ok {
+		ch := ks.channels.Get(name)
+		if ch == nil {
 			continue
 		}
 		ch.mu.RLock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -19,40 +20,66 @@ const MaxSubKeyBytes = 256
 // channel or group may end with it.
 const PresenceSuffix = "-pnpres"
 
-// checkName applies the rules shared by uuids, channels and groups and returns
-// what is wrong, or "".
+// Classes of ASCII bytes for checkName.
+const (
+	classControl   = 1 << iota // C0 controls and DEL
+	classSpace                 // counts as blank
+	classForbidden             // not allowed in channel and group names
+)
+
+// asciiClass is a constant table, built once.
+var asciiClass = func() (t [utf8.RuneSelf]uint8) {
+	for c := range 0x20 {
+		t[c] = classControl
+	}
+	t[0x7f] = classControl
+	for _, c := range "\t\n\v\f\r " {
+		t[c] |= classSpace
+	}
+	for _, c := range ",:*/\\ " {
+		t[c] |= classForbidden
+	}
+	return t
+}()
+
+// checkName applies the rules shared by uuids, channels and groups (strict:
+// also the characters channel and group names may not have) and returns what
+// is wrong, or "". ASCII takes a table lookup per byte.
 func checkName(s string, strict bool) string {
 	if s == "" {
 		return "is empty"
 	}
 	n, blank := 0, true
-	for i := 0; i < len(s); {
-		c := s[i]
-		r, size := rune(c), 1
-		if c >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				return "is not valid UTF-8"
-			}
-		}
-		i += size
-		n++
-		if n > MaxNameRunes {
+	for i := 0; i < len(s); n++ {
+		if n == MaxNameRunes {
 			return fmt.Sprintf("is longer than %d characters", MaxNameRunes)
 		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if c := s[i]; c < utf8.RuneSelf {
+			cl := asciiClass[c]
+			switch {
+			case cl == 0:
+				blank = false
+			case cl&classControl != 0:
+				return "contains a control character"
+			case strict && cl&classForbidden != 0:
+				if c == ' ' {
+					return "contains a space"
+				}
+				return fmt.Sprintf("contains %q", rune(c))
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return "is not valid UTF-8"
+		}
+		i += size
+		if r < 0xa0 { // C1 controls
 			return "contains a control character"
 		}
 		if !unicode.IsSpace(r) {
 			blank = false
-		}
-		if strict {
-			switch r {
-			case ',', ':', '*', '/', '\\':
-				return fmt.Sprintf("contains %q", r)
-			case ' ':
-				return "contains a space"
-			}
 		}
 	}
 	if blank {
@@ -69,7 +96,7 @@ func checkName(s string, strict bool) string {
 // ErrInvalidUUID.
 func ValidateUUID(u string) error {
 	if why := checkName(u, false); why != "" {
-		return fmt.Errorf("%w %q: %s", ErrInvalidUUID, u, why)
+		return fmt.Errorf("%w %s: %s", ErrInvalidUUID, quote(u), why)
 	}
 	return nil
 }
@@ -79,7 +106,7 @@ func ValidateUUID(u string) error {
 // , : * / \, and not ending in -pnpres. The error wraps ErrInvalidChannel.
 func ValidateChannel(ch string) error {
 	if why := checkName(ch, true); why != "" {
-		return fmt.Errorf("%w %q: %s", ErrInvalidChannel, ch, why)
+		return fmt.Errorf("%w %s: %s", ErrInvalidChannel, quote(ch), why)
 	}
 	return nil
 }
@@ -88,7 +115,7 @@ func ValidateChannel(ch string) error {
 // wraps ErrInvalidGroup.
 func ValidateGroup(g string) error {
 	if why := checkName(g, true); why != "" {
-		return fmt.Errorf("%w %q: %s", ErrInvalidGroup, g, why)
+		return fmt.Errorf("%w %s: %s", ErrInvalidGroup, quote(g), why)
 	}
 	return nil
 }
@@ -102,7 +129,7 @@ func validateSubKey(sk string) error {
 	}
 	for _, r := range sk {
 		if r <= 0x20 || r == 0x7f || r == '/' || r == utf8.RuneError {
-			return fmt.Errorf("%w %q: contains %q", ErrInvalidSubKey, sk, r)
+			return fmt.Errorf("%w %s: contains %q", ErrInvalidSubKey, quote(sk), r)
 		}
 	}
 	return nil
@@ -159,3 +186,8 @@ func quoteSnippet(b []byte) string {
 	}
 	return fmt.Sprintf("%q", b)
 }
+
+// quote returns s as a Go string literal for an error message. It does not let
+// s itself escape, so that validating a caller's names does not move the
+// caller's slices to the heap on the path where nothing is wrong.
+func quote(s string) string { return strconv.Quote(s) }

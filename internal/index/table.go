@@ -179,3 +179,31 @@ func (t *Table[V]) Range(fn func(*V) bool) {
 		}
 	}
 }
+
+// GetOrCreate returns the value stored under key, or stores and returns the
+// value create makes (under the shard lock) if there is none. created tells
+// which happened.
+func (t *Table[V]) GetOrCreate(key string, create func() *V) (v *V, created bool) {
+	if v = t.Get(key); v != nil {
+		return v, false
+	}
+	t.Update(key, func(old *V) *V {
+		if old != nil {
+			v = old
+			return old
+		}
+		v, created = create(), true
+		return v
+	})
+	return v, created
+}
+
+// DeleteIf removes the value stored under key if it is v.
+func (t *Table[V]) DeleteIf(key string, v *V) {
+	t.Update(key, func(old *V) *V {
+		if old == v {
+			return nil
+		}
+		return old
+	})
+}
