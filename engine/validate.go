@@ -56,16 +56,17 @@ func checkName(s string, strict bool) string {
 		}
 		if c := s[i]; c < utf8.RuneSelf {
 			cl := asciiClass[c]
-			switch {
-			case cl == 0:
-				blank = false
-			case cl&classControl != 0:
+			if cl&classControl != 0 {
 				return "contains a control character"
-			case strict && cl&classForbidden != 0:
+			}
+			if strict && cl&classForbidden != 0 {
 				if c == ' ' {
 					return "contains a space"
 				}
 				return fmt.Sprintf("contains %q", rune(c))
+			}
+			if cl&classSpace == 0 {
+				blank = false
 			}
 			i++
 			continue
@@ -161,7 +162,7 @@ func validateNames(channels, groups []string, max int) error {
 // be a JSON object of at most max bytes once compacted. An empty object means
 // "no state" and compacts to nil.
 func CompactState(raw json.RawMessage, max int) (json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(raw)
+	trimmed := bytes.Trim(raw, " \t\r\n") // JSON's whitespace, no more
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, fmt.Errorf("%w: %s is not a JSON object", ErrInvalidState, quoteSnippet(trimmed))
 	}
