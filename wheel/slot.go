@@ -31,9 +31,12 @@ type slot[T any] struct {
 
 	// timer is the slot's RussellLuo timer, nil if the slot went straight to
 	// the ready queue. retry is the runtime timer that replaces it if it fired
-	// early. Close stops both.
-	timer *timingwheel.Timer
-	retry *time.Timer
+	// early. backstop is a runtime timer one Tick after the slot's time, for
+	// when RussellLuo fires late (the wall clock stepped back); it is stopped
+	// when the slot is handed over. Close stops all three.
+	timer    *timingwheel.Timer
+	retry    *time.Timer
+	backstop *time.Timer
 }
 
 // push appends v, taking a new chunk from pool when the tail is full.
@@ -114,4 +117,13 @@ func (p *chunkPool[T]) get() *chunk[T] {
 func (p *chunkPool[T]) put(c *chunk[T]) {
 	c.next = nil
 	p.p.Put(c)
+}
+
+// stopBackstop stops the slot's backstop timer; if that keeps its callback from
+// running, it does the callback's wg.Done. Under Wheel.mu.
+func (s *slot[T]) stopBackstop(wg *sync.WaitGroup) {
+	if s.backstop != nil && s.backstop.Stop() {
+		wg.Done()
+	}
+	s.backstop = nil
 }

@@ -37,7 +37,9 @@
 // over but waits out the rest on a runtime timer (time.AfterFunc, which follows
 // the monotonic clock), so a stepped wall clock costs one extra timer per slot,
 // never an early expiry or a busy loop. A backward step of the wall clock can
-// still delay slots already armed by up to the step.
+// still make RussellLuo late by the step; a runtime timer one Tick after each
+// slot's time, stopped unused when RussellLuo is on time, bounds the lateness
+// to one more Tick.
 //
 // It runs each timer's callback in a new goroutine. The callback only queues the
 // slot and wakes a worker, so expiry runs on a bounded number of goroutines: the
@@ -154,6 +156,8 @@ type Wheel[T any] struct {
 
 	held  atomic.Int64 // Len
 	armed atomic.Int64 // RussellLuo timers armed so far; tests read it
+
+	noRussell bool // tests: arm no RussellLuo timer, as if it never fired
 
 	mu        sync.Mutex
 	closed    bool
@@ -303,6 +307,7 @@ func (w *Wheel[T]) shutdown() {
 		if s.retry != nil && s.retry.Stop() {
 			w.wg.Done()
 		}
+		s.stopBackstop(&w.wg)
 	}
 	close(w.done)
 	w.wg.Wait()
@@ -338,9 +343,16 @@ func (w *Wheel[T]) arm(k Slot, s *slot[T], now int64) {
 	} else if r < 0 {
 		d -= time.Duration(r)
 	}
-	w.armed.Add(1)
+	if !w.noRussell {
+		w.armed.Add(1)
+		w.wg.Add(1)
+		s.timer = w.tw.AfterFunc(d, func() { w.fire(k) })
+	}
+	// RussellLuo follows the wall clock: after a backward step it fires late
+	// by the step. The backstop, on the monotonic clock, bounds that to one
+	// Tick; it is stopped unused when the slot is handed over in time.
 	w.wg.Add(1)
-	s.timer = w.tw.AfterFunc(d, func() { w.fire(k) })
+	s.backstop = time.AfterFunc(time.Duration(w.slotTime(k)-now+w.tick), func() { w.fire(k) })
 }
 
 // retry queues slot k, whose timer fired before the slot's time, once its time
@@ -455,6 +467,7 @@ func (w *Wheel[T]) take() (run[T], bool) {
 		if w.lastS == s {
 			w.lastS = nil
 		}
+		s.stopBackstop(&w.wg)
 		return run[T]{k: k, head: s.head, n: s.n}, true
 	}
 	return run[T]{}, false

@@ -497,3 +497,28 @@ func TestScheduleAllocs(t *testing.T) {
 		assert.Zero(t, allocs)
 	})
 }
+
+// TestLateRussellLuo stands for a backward step of the wall clock, after which
+// RussellLuo fires late by the step: with no RussellLuo timer at all, every
+// slot still fires within one extra Tick, on the backstop.
+func TestLateRussellLuo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Config{Tick: 10 * time.Millisecond}
+		rec := newRecorder(cfg)
+		w := newWheel(t, cfg, rec.expire)
+		w.noRussell = true
+		at := int64(45 * time.Millisecond)
+		w.Schedule(0, at)
+
+		time.Sleep(time.Duration(at) + cfg.Tick)
+		synctest.Wait()
+		got, _ := rec.snapshot()
+		require.Empty(t, got, "fired without RussellLuo before the backstop")
+
+		time.Sleep(cfg.Tick)
+		synctest.Wait()
+		got = requireOnce(t, rec, 1)
+		assert.Equal(t, int64(60*time.Millisecond), got[0][0].now, "slot time plus one Tick")
+		assert.Zero(t, w.armed.Load())
+	})
+}
