@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/presenced/presence/engine"
+)
+
+// ErrInvalidConfig is returned, wrapped with the offending field, by New for a
+// Config it cannot serve.
+var ErrInvalidConfig = errors.New("httpapi: invalid config")
+
+// Config configures the handler New returns. The zero value serves every sub
+// key, unsigned, and allows every request.
+type Config struct {
+	// Keys lists the sub keys served. Nil or empty means any sub key (demo
+	// mode); otherwise a request for a sub key not listed gets 400
+	// "Invalid Subscribe Key".
+	Keys []Key
+	// Authorizer decides access; nil allows everything.
+	Authorizer Authorizer
+	// Now is the clock that signature timestamps are checked against and that
+	// /time/0 reports. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives the errors behind 5xx answers (and nothing else). Nil
+	// means slog.Default().
+	Logger *slog.Logger
+	// Observe, if set, is called once per request, after the response is
+	// written, on the request's goroutine, with the endpoint name (one of the
+	// Endpoint constants), the status code and the time the request took. It
+	// is meant for metrics and must be safe for concurrent use.
+	Observe func(endpoint string, status int, d time.Duration)
+}
+
+// Key is one sub key served, with the keys that sign its requests.
+type Key struct {
+	// SubKey is the subscribe key. Required.
+	SubKey string
+	// PubKey is the publish key. Signatures cover it, so clients that sign
+	// must be configured with the same one.
+	PubKey string
+	// SecretKey, if set, requires every request for SubKey to carry a valid
+	// v2 signature and a timestamp within 60 s of Config.Now (see Sign).
+	SecretKey string
+}
+
+// Endpoint names, as passed to Config.Observe.
+const (
+	EndpointHeartbeat        = "heartbeat"
+	EndpointLeave            = "leave"
+	EndpointHereNow          = "here_now"
+	EndpointHereNowGlobal    = "here_now_global"
+	EndpointWhereNow         = "where_now"
+	EndpointSetState         = "set_state"
+	EndpointGetState         = "get_state"
+	EndpointGroupAdd         = "channel_group_add"
+	EndpointGroupRemove      = "channel_group_remove"
+	EndpointGroupList        = "channel_group_list"
+	EndpointGroupListGroups  = "channel_group_list_groups"
+	EndpointGroupDelete      = "channel_group_delete"
+	EndpointTime             = "time"
+	EndpointNotFound         = "not_found"
+	EndpointOptions          = "options"
+	EndpointMethodNotAllowed = "method_not_allowed"
+	EndpointURITooLong       = "uri_too_long"
+)
+
+// MaxRequestURI is the longest request URI served, in bytes; a longer one
+// gets 414.
+const MaxRequestURI = 32 << 10
+
+// New returns an http.Handler that serves PubNub's Presence and channel
+// registration REST calls from eng, configured by cfg. It returns an error
+// wrapping ErrInvalidConfig if eng is nil or a Key is empty, malformed or
+// listed twice.
+//
+// The handler is safe for concurrent use. It does not own eng: closing eng is
+// the caller's job, after which the handler answers 503.
+func New(eng *engine.Engine, cfg Config) (http.Handler, error) {
+	if eng == nil {
+		return nil, fmt.Errorf("%w: nil engine", ErrInvalidConfig)
+	}
+	h := &handler{
+		eng:     eng,
+		auth:    cfg.Authorizer,
+		now:     cfg.Now,
+		log:     cfg.Logger,
+		observe: cfg.Observe,
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if len(cfg.Keys) > 0 {
+		h.keys = make(map[string]*Key, len(cfg.Keys))
+		for i, k := range cfg.Keys {
+			if err := checkSubKey(k.SubKey); err != nil {
+				return nil, fmt.Errorf("%w: Keys[%d]: sub key %q %s", ErrInvalidConfig, i, k.SubKey, err)
+			}
+			if _, dup := h.keys[k.SubKey]; dup {
+				return nil, fmt.Errorf("%w: Keys[%d]: sub key %q is listed twice", ErrInvalidConfig, i, k.SubKey)
+			}
+			h.keys[k.SubKey] = &k // a copy: later changes to cfg.Keys do not apply
+		}
+	}
+	return h, nil
+}
+
+// checkSubKey applies the rules a sub key must meet to appear in a request
+// path and in the engine.
+func checkSubKey(sk string) error {
+	switch {
+	case sk == "":
+		return errors.New("is empty")
+	case len(sk) > engine.MaxSubKeyBytes:
+		return fmt.Errorf("is longer than %d bytes", engine.MaxSubKeyBytes)
+	case !utf8.ValidString(sk):
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range sk {
+		if r <= 0x20 || r == 0x7f || r == '/' || r == ',' || r == '?' || r == '#' || r == '%' {
+			return fmt.Errorf("contains %q", r)
+		}
+	}
+	return nil
+}

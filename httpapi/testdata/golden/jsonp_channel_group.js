@@ -1,0 +1,1 @@
+$({"status":200,"message":"OK","service":"channel-registry","error":false})

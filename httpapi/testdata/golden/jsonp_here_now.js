@@ -1,0 +1,1 @@
+cb({"status":200,"message":"OK","service":"Presence","uuids":[],"occupancy":0})

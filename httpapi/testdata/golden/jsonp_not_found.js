@@ -1,0 +1,1 @@
+cb({"status":404,"error":true,"message":"Not found: '/nope'","service":"Presence"})
