@@ -17,6 +17,12 @@
 // coarse slots of a timing wheel and are looked at once per timeout period,
 // not once per heartbeat.
 //
+// # Requests
+//
+// Calls take request structs by value. The engine never keeps a request's
+// slices or maps, nor its strings: what it stores, it copies. Callers may reuse
+// their buffers as soon as a call returns.
+//
 // # Concurrency
 //
 // An Engine is safe for concurrent use. Per channel, membership changes and
@@ -108,6 +114,10 @@ func (e *Engine) Close() error {
 	})
 	return nil
 }
+
+// Config returns the engine's configuration, with the defaults of zero fields
+// filled in.
+func (e *Engine) Config() Config { return e.cfg }
 
 // Subscribe returns a subscription to the events that match f, buffered and
 // with the full-buffer policy of o (o.Buffer zero means Config.EventBuffer).

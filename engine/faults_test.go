@@ -21,7 +21,9 @@ func TestSlowSubscriberDropsOldest(t *testing.T) {
 		require.NoError(t, err)
 		defer sub.Close()
 		const n = 100
-		for i := range n {
+		mustBeat(t, e, hb(uuidN(0), "room"))
+		synctest.Wait() // the pump holds the first event, waiting for a reader
+		for i := 1; i < n; i++ {
 			mustBeat(t, e, hb(uuidN(i), "room"))
 		}
 		synctest.Wait()

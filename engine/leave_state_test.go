@@ -113,7 +113,10 @@ func TestSetStateNeedsPresenceEverywhere(t *testing.T) {
 		rec := record(t, e, events.Filter{})
 		_, err := e.SetState(ctx, SetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"a", "b", "c"}, State: raw(`{"x":1}`)})
 		require.ErrorIs(t, err, ErrNotPresent)
-		assert.Contains(t, err.Error(), "b, c")
+		var np *NotPresentError
+		require.ErrorAs(t, err, &np)
+		assert.Equal(t, &NotPresentError{UUID: "alice", Channels: []string{"b", "c"}}, np)
+		assert.Equal(t, `presence: uuid not present: "alice" is not on b, c`, err.Error())
 		got, err := e.GetState(GetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"a"}})
 		require.NoError(t, err)
 		assert.Equal(t, raw(`{}`), got["a"], "nothing applied")

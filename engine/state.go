@@ -79,7 +79,7 @@ func (e *Engine) SetState(ctx context.Context, r SetStateRequest) (json.RawMessa
 		ms = append(ms, m)
 	}
 	if len(absent) > 0 {
-		return nil, fmt.Errorf("%w: %q is not on %s", ErrNotPresent, r.UUID, strings.Join(absent, ", "))
+		return nil, &NotPresentError{UUID: strings.Clone(r.UUID), Channels: absent}
 	}
 	for _, m := range ms {
 		e.setStateLocked(m.ch, m, st)
@@ -147,3 +147,17 @@ func findLocked(ks *keyspace, uuid string, ch *channel) *member {
 	}
 	return nil
 }
+
+// NotPresentError is the error of SetState for a uuid absent from some of the
+// channels it names. It matches ErrNotPresent with errors.Is.
+type NotPresentError struct {
+	UUID     string
+	Channels []string // where the uuid is not present, sorted
+}
+
+func (e *NotPresentError) Error() string {
+	return fmt.Sprintf("%v: %q is not on %s", ErrNotPresent, e.UUID, strings.Join(e.Channels, ", "))
+}
+
+// Is reports whether target is ErrNotPresent.
+func (e *NotPresentError) Is(target error) bool { return target == ErrNotPresent }
