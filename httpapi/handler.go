@@ -266,6 +266,9 @@ func (h *handler) authorize(ctx context.Context, s *scratch, op Operation, uuid 
 		if err := engine.ValidateUUID(uuid); err != nil {
 			return err
 		}
+		if expand && len(chs) == 0 && len(groups) == 0 {
+			return engine.ErrNoChannels // a 400, whatever the grants
+		}
 	}
 	for _, ch := range chs {
 		if err := engine.ValidateChannel(ch); err != nil {
