@@ -82,7 +82,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:        cfg,
 		bus:        events.NewBus(events.BusConfig{Now: cfg.Now}),
-		keyspaces:  index.New(func(ks *keyspace) string { return ks.name }),
+		keyspaces:  index.New(func(ks *keyspace) string { return ks.name }, 16),
 		heartbeats: xsync.NewCounter(),
 		joins:      xsync.NewCounter(),
 		leaves:     xsync.NewCounter(),
@@ -176,6 +176,34 @@ func (e *Engine) keyspace(subKey string, create bool) *keyspace {
 	}
 	ks, _ := e.keyspaces.GetOrCreate(subKey, func() *keyspace { return newKeyspace(strings.Clone(subKey)) })
 	return ks
+}
+
+// liveKeyspace returns the keyspace of subKey, created if need be, read-locked
+// against the sweep: the caller may add to it, and must RUnlock it.
+func (e *Engine) liveKeyspace(subKey string) *keyspace {
+	for {
+		ks := e.keyspace(subKey, true)
+		ks.mu.RLock()
+		if !ks.dead {
+			return ks
+		}
+		ks.mu.RUnlock()
+	}
+}
+
+// sweep drops the keyspaces that hold nothing. It runs on the interval loop.
+func (e *Engine) sweep() {
+	e.keyspaces.Range(func(ks *keyspace) bool {
+		if ks.empty() {
+			ks.mu.Lock()
+			if ks.empty() {
+				ks.dead = true
+				e.keyspaces.DeleteIf(ks.name, ks)
+			}
+			ks.mu.Unlock()
+		}
+		return true
+	})
 }
 
 // channelFor returns the live channel named name, creating it. The caller

@@ -100,6 +100,8 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	if err := e.backpressure(ctx); err != nil {
 		return HeartbeatResult{}, err
 	}
+	ks = e.liveKeyspace(r.SubKey)
+	defer ks.mu.RUnlock()
 	for _, name := range targets {
 		st, hasState := states[name]
 		if !hasState && via != nil {
@@ -217,6 +219,9 @@ func (e *Engine) beat(ks *keyspace, uuid, name string, deadline int64, st json.R
 			continue
 		}
 		joined, err := e.beatLocked(ks, ch, uuid, deadline, st, hasState, budget)
+		if err != nil {
+			e.dropIfEmptyLocked(ch) // created for a join that failed
+		}
 		ch.mu.Unlock()
 		if joined {
 			return ch.name, err

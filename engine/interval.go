@@ -6,7 +6,8 @@ import (
 )
 
 // intervalLoop publishes, every Config.Interval, one interval event for each
-// channel in interval mode. It runs on its own goroutine until Close.
+// channel in interval mode, and drops empty keyspaces. It runs on its own
+// goroutine until Close.
 func (e *Engine) intervalLoop() {
 	defer e.done.Done()
 	t := time.NewTicker(e.cfg.Interval)
@@ -35,5 +36,6 @@ func (e *Engine) intervalLoop() {
 			ch.mu.Unlock()
 		}
 		clear(chans)
+		e.sweep()
 	}
 }

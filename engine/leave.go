@@ -92,17 +92,17 @@ func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) {
 		e.leaves.Inc()
 	}
 	e.announce(ch, a, id, st)
+	e.dropIfEmptyLocked(ch)
+}
 
-	if len(ch.members) == 0 {
+// dropIfEmptyLocked drops ch from its keyspace if it has no member left. Under
+// ch.mu.
+func (e *Engine) dropIfEmptyLocked(ch *channel) {
+	if len(ch.members) == 0 && !ch.dead {
 		ch.dead = true
 		ch.members = nil
 		ch.state = nil
-		if ch.deltas != nil { // AnnounceMax < 0 never gets here; kept for safety
-			e.ivMu.Lock()
-			delete(e.ivChans, ch)
-			e.ivMu.Unlock()
-			ch.deltas = nil
-		}
+		// ch.deltas is nil: at occupancy 0, announce has left interval mode.
 		ch.ks.channels.DeleteIf(ch.name, ch)
 		e.channels.Add(-1)
 	}

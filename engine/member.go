@@ -23,20 +23,33 @@ const removed = math.MinInt64
 // Its indexes are index.Tables rather than general concurrent maps: lookups by
 // a caller's string neither lock, allocate nor let the string escape, which
 // keeps the heartbeat path free of allocations.
+//
+// A keyspace left with no uuid, channel or group is dropped by the engine's
+// sweep, so that sub keys come and go without leaking memory. Paths that add
+// to a keyspace hold mu for reading and retry with a fresh keyspace if they
+// find it dead; the sweep holds it for writing.
 type keyspace struct {
 	name     string
 	channels *index.Table[channel]
 	clients  *index.Table[client]
 	groups   *index.Table[chanGroup]
+
+	mu   sync.RWMutex
+	dead bool // under mu
 }
 
 func newKeyspace(name string) *keyspace {
 	return &keyspace{
 		name:     name,
-		channels: index.New(func(ch *channel) string { return ch.name }),
-		clients:  index.New(func(c *client) string { return c.id }),
-		groups:   index.New(func(g *chanGroup) string { return g.name }),
+		channels: index.New(func(ch *channel) string { return ch.name }, 64),
+		clients:  index.New(func(c *client) string { return c.id }, 64),
+		groups:   index.New(func(g *chanGroup) string { return g.name }, 8),
 	}
+}
+
+// empty reports whether the keyspace holds nothing.
+func (ks *keyspace) empty() bool {
+	return ks.clients.Len() == 0 && ks.channels.Len() == 0 && ks.groups.Len() == 0
 }
 
 // channel is one channel's membership. Joins, leaves, timeouts and state

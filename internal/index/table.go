@@ -13,11 +13,7 @@ import (
 	"sync/atomic"
 )
 
-const (
-	shardBits  = 8
-	shardCount = 1 << shardBits
-	minSlots   = 8
-)
+const minSlots = 8
 
 // Table maps string keys to *V. The key of a value is derived from the value by
 // the keyOf function given to New, so that a slot holds only a pointer.
@@ -25,11 +21,12 @@ const (
 // A Table is safe for concurrent use. Get takes no lock; Update locks the shard of
 // its key. A Table must not be copied after first use.
 type Table[V any] struct {
-	seed   maphash.Seed
-	keyOf  func(*V) string
-	tomb   *V
-	count  atomic.Int64
-	shards [shardCount]shard[V]
+	seed      maphash.Seed
+	keyOf     func(*V) string
+	tomb      *V
+	count     atomic.Int64
+	shardBits uint
+	shards    []shard[V]
 }
 
 type shard[V any] struct {
@@ -49,9 +46,14 @@ type slots[V any] struct {
 }
 
 // New returns an empty Table whose values are keyed by keyOf, which must be a
-// pure function of immutable fields of the value.
-func New[V any](keyOf func(*V) string) *Table[V] {
-	return &Table[V]{seed: maphash.MakeSeed(), keyOf: keyOf, tomb: new(V)}
+// pure function of immutable fields of the value. Writers lock one of shards
+// shards (rounded up to a power of two, at least 1); each costs 64 bytes.
+func New[V any](keyOf func(*V) string, shards int) *Table[V] {
+	bits := uint(0)
+	for 1<<bits < shards {
+		bits++
+	}
+	return &Table[V]{seed: maphash.MakeSeed(), keyOf: keyOf, tomb: new(V), shardBits: bits, shards: make([]shard[V], 1<<bits)}
 }
 
 // Len returns the number of values in the table.
@@ -59,7 +61,7 @@ func (t *Table[V]) Len() int { return int(t.count.Load()) }
 
 func (t *Table[V]) hash(key string) (uint64, *shard[V]) {
 	h := maphash.String(t.seed, key)
-	return h >> shardBits, &t.shards[h&(shardCount-1)]
+	return h >> t.shardBits, &t.shards[h&(1<<t.shardBits-1)]
 }
 
 // Get returns the value stored under key, or nil. It takes no lock and does not

@@ -14,7 +14,7 @@ type item struct {
 	n   int
 }
 
-func newTable() *Table[item] { return New(func(it *item) string { return it.key }) }
+func newTable() *Table[item] { return New(func(it *item) string { return it.key }, 64) }
 
 func put(t *Table[item], it *item) { t.Update(it.key, func(*item) *item { return it }) }
 func del(t *Table[item], key string) {
