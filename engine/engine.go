@@ -34,6 +34,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,7 +130,11 @@ func (e *Engine) Subscribe(f events.Filter, o events.Options) (*events.Subscript
 	if o.Buffer == 0 {
 		o.Buffer = e.cfg.EventBuffer
 	}
-	return e.bus.Subscribe(f, o)
+	sub, err := e.bus.Subscribe(f, o)
+	if errors.Is(err, events.ErrClosed) {
+		return nil, ErrClosed // Close ran meanwhile
+	}
+	return sub, err
 }
 
 // Stats is a snapshot of an Engine's counters.
