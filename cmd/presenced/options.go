@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/presenced/presence/engine"
+)
+
+// envPrefix starts the environment variable of every flag: -default-timeout is
+// PRESENCED_DEFAULT_TIMEOUT.
+const envPrefix = "PRESENCED_"
+
+// options is the parsed command line.
+type options struct {
+	addr            string
+	configPath      string
+	defaultTimeout  time.Duration
+	minTimeout      time.Duration
+	maxTimeout      time.Duration
+	tick            time.Duration
+	announceMax     int
+	interval        time.Duration
+	deltas          bool
+	maxMembers      int
+	logFormat       string
+	logLevel        slog.Level
+	shutdownTimeout time.Duration
+}
+
+// errHelp is returned by parseOptions when -h or -help was given and the usage
+// has been written.
+var errHelp = errors.New("help requested")
+
+// envName returns the environment variable that sets flag name.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// newFlagSet declares every flag of presenced on a new FlagSet that fills o.
+// The defaults shown by -h are the engine's.
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("presenced", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned, usage is printed by parseOptions
+	fs.Usage = func() {}
+
+	o.addr = "127.0.0.1:8080"
+	o.defaultTimeout = engine.DefaultTimeout
+	o.minTimeout = engine.DefaultMinTimeout
+	o.maxTimeout = engine.DefaultMaxTimeout
+	o.tick = engine.DefaultTick
+	o.announceMax = engine.DefaultAnnounceMax
+	o.interval = engine.DefaultInterval
+	o.logFormat = "text"
+	o.logLevel = slog.LevelInfo
+	o.shutdownTimeout = 10 * time.Second
+
+	fs.StringVar(&o.addr, "addr", o.addr, "`host:port` to listen on; port 0 picks a free port (the log line \"listening\" shows it)")
+	fs.StringVar(&o.configPath, "config", "", "JSON config `file` with keys and grants (see the package documentation); none serves any sub key, unsigned, to everyone")
+	fs.Var((*seconds)(&o.defaultTimeout), "default-timeout", "presence timeout of a heartbeat that names none (`duration`: 300, 300s, 5m)")
+	fs.Var((*seconds)(&o.minTimeout), "min-timeout", "smallest presence timeout; smaller heartbeat values are raised to it (`duration`)")
+	fs.Var((*seconds)(&o.maxTimeout), "max-timeout", "largest presence timeout; larger heartbeat values are lowered to it (`duration`)")
+	fs.Var((*seconds)(&o.tick), "tick", "resolution of expiry: a member times out at most one tick after its deadline (`duration`, at least 1ms)")
+	fs.IntVar(&o.announceMax, "announce-max", o.announceMax, "occupancy above which a channel sends interval events instead of join/leave/timeout; 0 means 20, negative means always announce")
+	fs.Var((*seconds)(&o.interval), "interval", "period of interval events (`duration`)")
+	fs.BoolVar(&o.deltas, "deltas", false, "list joined, left and timed-out uuids in interval events")
+	fs.IntVar(&o.maxMembers, "max-members", 0, "most (uuid, channel) memberships held; a join past it is refused; 0 means no bound")
+	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log format: text or json")
+	fs.TextVar(&o.logLevel, "log-level", o.logLevel, "log level: debug, info, warn or error")
+	fs.Var((*seconds)(&o.shutdownTimeout), "shutdown-timeout", "on SIGINT or SIGTERM, how long to wait for in-flight requests before closing their connections (`duration`)")
+	return fs
+}
+
+// parseOptions reads the options from the environment, then from args: a
+// PRESENCED_* variable sets a flag's value and the flag, when given, overrides
+// it. With -h it writes the usage to stdout and returns errHelp.
+func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (options, error) {
+	var o options
+	fs := newFlagSet(&o)
+
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		v := getenv(name)
+		if v == "" || err != nil {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("environment variable %s=%q (flag -%s): %w", name, v, f.Name, serr)
+		}
+	})
+	if err != nil {
+		return options{}, err
+	}
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(fs, stdout)
+			return options{}, errHelp
+		}
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected argument %q: presenced takes only flags", fs.Arg(0))
+	}
+	switch o.logFormat {
+	case "text", "json":
+	default:
+		return options{}, fmt.Errorf("-log-format %q: want text or json", o.logFormat)
+	}
+	if o.shutdownTimeout <= 0 {
+		return options{}, fmt.Errorf("-shutdown-timeout %v: must be positive", o.shutdownTimeout)
+	}
+	return o, nil
+}
+
+// engineConfig returns the engine configuration the options ask for.
+func (o options) engineConfig() engine.Config {
+	return engine.Config{
+		DefaultTimeout: o.defaultTimeout,
+		MinTimeout:     o.minTimeout,
+		MaxTimeout:     o.maxTimeout,
+		Tick:           o.tick,
+		AnnounceMax:    o.announceMax,
+		Interval:       o.interval,
+		IntervalDeltas: o.deltas,
+		MaxMembers:     o.maxMembers,
+	}
+}
+
+func printUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: presenced [flags]\n\n")
+	fmt.Fprintf(w, "Serves the PubNub-compatible presence API, /metrics and /healthz.\n")
+	fmt.Fprintf(w, "Every flag can also be set by an environment variable, -tick by %s and so on;\n", envName("tick"))
+	fmt.Fprintf(w, "a flag on the command line wins over its variable. Durations take Go syntax\n")
+	fmt.Fprintf(w, "(90s, 5m) or a bare number of seconds.\n\nFlags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// seconds is a flag.Value holding a time.Duration that reads Go durations
+// ("90s", "5m") and, since PubNub counts presence timeouts in seconds, bare
+// integers as seconds ("300").
+type seconds time.Duration
+
+func (s *seconds) String() string {
+	if s == nil {
+		return "0s"
+	}
+	return time.Duration(*s).String()
+}
+
+func (s *seconds) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 || n > int64(time.Duration(1<<63-1)/time.Second) {
+			return fmt.Errorf("%d seconds is out of range", n)
+		}
+		*s = seconds(time.Duration(n) * time.Second)
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("not a duration (want e.g. 300, 300s or 5m)")
+	}
+	if d < 0 {
+		return fmt.Errorf("negative duration %v", d)
+	}
+	*s = seconds(d)
+	return nil
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/presenced/presence/engine"
+	"github.com/presenced/presence/httpapi"
+)
+
+// Limits of the HTTP server. See the package documentation for the reasons.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	// writeTimeout bounds the answer to every request but a subscribe.
+	writeTimeout = 30 * time.Second
+	// longPollWriteTimeout bounds the answer to a subscribe long-poll, which
+	// PubNub holds for up to 280 s before answering with no messages.
+	longPollWriteTimeout = 330 * time.Second
+	idleTimeout          = 120 * time.Second
+	// maxHeaderBytes admits request lines well past the 32 KiB URI limit, so
+	// that a too-long URI reaches the API handler and gets its 414 in PubNub's
+	// shape instead of net/http's bare 431.
+	maxHeaderBytes = 64 << 10
+)
+
+// subscribePrefix starts the path of PubNub's subscribe long-poll.
+const subscribePrefix = "/v2/subscribe/"
+
+// run is presenced: it parses args and the environment (getenv), starts the
+// engine and the HTTP server, logs "listening" with the address actually bound,
+// and serves until ctx is done. Then it stops accepting connections, waits up
+// to -shutdown-timeout for in-flight requests, closes what is left, closes the
+// engine and returns nil. Usage (-h) goes to stdout, logs to stderr.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, getenv, stdout)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, o)
+
+	sc, err := loadConfigFile(o.configPath)
+	if err != nil {
+		return err
+	}
+
+	eng, err := engine.New(o.engineConfig())
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	defer eng.Close()
+
+	m := newMetrics(eng)
+	observe := m.observe
+	if logger.Enabled(ctx, slog.LevelDebug) {
+		observe = func(endpoint string, status int, d time.Duration) {
+			m.observe(endpoint, status, d)
+			logger.Debug("request", "endpoint", endpoint, "status", status, "duration", d)
+		}
+	}
+	api, err := httpapi.New(eng, httpapi.Config{
+		Keys:       sc.keys,
+		Authorizer: sc.authorizer,
+		Logger:     logger,
+		Observe:    observe,
+	})
+	if err != nil {
+		if o.configPath != "" && errors.Is(err, httpapi.ErrInvalidConfig) {
+			return fmt.Errorf("config %s: %w", o.configPath, err)
+		}
+		return fmt.Errorf("http api: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("listening",
+		"addr", ln.Addr().String(),
+		"keys", len(sc.keys),
+		"grants", sc.authorizer != nil)
+	root := newRootHandler(api, m.handler())
+	if err := serve(ctx, ln, root, root.endLongPolls, logger, o.shutdownTimeout); err != nil {
+		return err
+	}
+	if err := eng.Close(); err != nil {
+		return fmt.Errorf("close engine: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// serve serves h on ln until ctx is done. Then it stops accepting
+// connections, calls onShutdown (if not nil) on a goroutine of its own, waits
+// up to drain for in-flight requests to finish and, if some have not, cancels
+// their contexts and closes their connections. It returns nil after a
+// shutdown, or the error that stopped the server before one.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, onShutdown func(), logger *slog.Logger, drain time.Duration) error {
+	// Requests run under their own base context, not ctx: a signal must let
+	// in-flight requests finish. The base context is cancelled only when the
+	// drain times out, just before the remaining connections are closed.
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	srv := newHTTPServer(h, logger, baseCtx)
+	if onShutdown != nil {
+		srv.RegisterOnShutdown(onShutdown)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down", "drain_timeout", drain)
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), drain)
+	defer cancelDrain()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		logger.Warn("in-flight requests did not finish in time; closing their connections",
+			"drain_timeout", drain, "err", err)
+		cancelBase()
+		_ = srv.Close() // only closes listeners and connections; their errors tell nothing
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("serve", "err", err)
+	}
+	return nil
+}
+
+// newLogger returns the logger the options ask for, writing to w.
+func newLogger(w io.Writer, o options) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: o.logLevel}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// newHTTPServer returns the server with presenced's limits. Its own errors
+// (failed accepts, panics in handlers) go to logger at level warn.
+func newHTTPServer(h http.Handler, logger *slog.Logger, base context.Context) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+}
+
+// rootHandler serves /metrics and /healthz and hands every other path to the
+// presence API. It compares paths itself rather than through http.ServeMux,
+// which would clean and redirect PubNub paths (a channel may be named "..").
+// It is safe for concurrent use.
+type rootHandler struct {
+	api, metrics http.Handler
+
+	// longPolls ends when the server shuts down: subscribe long-polls, which
+	// would otherwise hold the drain for up to 280 s, see their request
+	// context end then, while other requests finish undisturbed.
+	longPolls    context.Context
+	endLongPolls context.CancelFunc
+}
+
+func newRootHandler(api, metrics http.Handler) *rootHandler {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &rootHandler{api: api, metrics: metrics, longPolls: ctx, endLongPolls: cancel}
+}
+
+func (h *rootHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/metrics":
+		h.metrics.ServeHTTP(w, r)
+		return
+	case "/healthz":
+		serveHealth(w, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, subscribePrefix) {
+		// The server's write deadline, set when the request was read, is too
+		// short for a long-poll: extend it for this request only.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(longPollWriteTimeout))
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(h.longPolls, cancel)()
+		r = r.WithContext(ctx)
+	}
+	h.api.ServeHTTP(w, r)
+}
+
+// serveHealth answers 200 "ok" while the server runs.
+func serveHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "ok\n")
+}

@@ -1,0 +1,428 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRunServesHealthz(t *testing.T) {
+	s := startServer(t, nil)
+	assert.Regexp(t, `^127\.0\.0\.1:[1-9][0-9]*$`, s.addr, "the log shows the port bound, not :0")
+
+	status, body := get(t, s.url("/healthz"))
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "ok\n", body)
+
+	require.NoError(t, s.stop())
+	assert.Contains(t, s.log.String(), "msg=stopped")
+}
+
+func TestRunMetrics(t *testing.T) {
+	s := startServer(t, nil)
+
+	status, _ := get(t, s.url("/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice&heartbeat=60"))
+	require.Equal(t, http.StatusOK, status)
+	status, _ = get(t, s.url("/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice&heartbeat=60"))
+	require.Equal(t, http.StatusOK, status)
+
+	status, body := get(t, s.url("/metrics"))
+	require.Equal(t, http.StatusOK, status)
+	samples := metricLines(body)
+	for sample, want := range map[string]string{
+		`presenced_http_requests_total{endpoint="heartbeat",status="200"}`:               "2",
+		`presenced_http_request_duration_seconds_count{endpoint="heartbeat"}`:            "2",
+		`presenced_http_request_duration_seconds_bucket{endpoint="heartbeat",le="+Inf"}`: "2",
+		`presenced_members`:              "1",
+		`presenced_channels`:             "1",
+		`presenced_uuids`:                "1",
+		`presenced_heartbeats_total`:     "2",
+		`presenced_joins_total`:          "1",
+		`presenced_leaves_total`:         "0",
+		`presenced_timeouts_total`:       "0",
+		`presenced_events_dropped_total`: "0",
+	} {
+		assert.Equal(t, want, samples[sample], sample)
+	}
+	for _, name := range []string{"presenced_events_published_total", "go_goroutines", "process_open_fds", "promhttp_metric_handler_requests_total"} {
+		assert.Contains(t, body, "\n"+name, name)
+	}
+}
+
+func TestRunKeysFromConfig(t *testing.T) {
+	path := writeFile(t, "presenced.json", `{"keys": [{"sub_key": "sub-c-listed"}]}`)
+	s := startServer(t, nil, "-config", path)
+	assert.Contains(t, s.log.String(), "keys=1")
+
+	status, _ := get(t, s.url("/v2/presence/sub-key/sub-c-listed/channel/lobby/heartbeat?uuid=alice"))
+	assert.Equal(t, http.StatusOK, status)
+	status, body := get(t, s.url("/v2/presence/sub-key/sub-c-other/channel/lobby/heartbeat?uuid=alice"))
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, body, "Invalid Subscribe Key")
+}
+
+func TestRunGrantsFromConfig(t *testing.T) {
+	path := writeFile(t, "presenced.json", `{"keys": [{"sub_key": "s"}], "grants": `+testGrants+`}`)
+	s := startServer(t, nil, "-config", path)
+	assert.Contains(t, s.log.String(), "grants=true")
+
+	status, _ := get(t, s.url("/v2/presence/sub-key/s/channel/lobby/heartbeat?uuid=alice&auth=auth-reader"))
+	assert.Equal(t, http.StatusOK, status)
+	status, body := get(t, s.url("/v2/presence/sub-key/s/channel/lobby/heartbeat?uuid=alice&auth=someone-else"))
+	assert.Equal(t, http.StatusForbidden, status)
+	assert.Contains(t, body, `"service":"Access Manager"`)
+}
+
+func TestRunConfigFromEnvironment(t *testing.T) {
+	path := writeFile(t, "presenced.json", `{"keys": [{"sub_key": "a"}, {"sub_key": "b"}]}`)
+	s := startServer(t, map[string]string{"PRESENCED_CONFIG": path, "PRESENCED_LOG_FORMAT": "json"})
+	assert.Contains(t, s.log.String(), `"keys":2`)
+}
+
+func TestRunErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "bad flag", args: []string{"-tick", "x"}, wantErr: "invalid value"},
+		{name: "missing config", args: []string{"-config", "/nonexistent/presenced.json"}, wantErr: "config: open /nonexistent/presenced.json"},
+		{name: "engine rejects config", args: []string{"-tick", "1us"}, wantErr: "engine: "},
+		{name: "min above max", args: []string{"-min-timeout", "2h", "-max-timeout", "1h"}, wantErr: "engine: "},
+		{name: "address in use", args: []string{"-addr", busy.Addr().String()}, wantErr: "listen: "},
+		{name: "bad address", args: []string{"-addr", "nowhere"}, wantErr: "listen: "},
+	}
+	// A run that wrongly starts serving ends with this context.
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(ctx, tt.args, func(string) string { return "" }, io.Discard, io.Discard)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+
+	t.Run("key the API rejects names the file", func(t *testing.T) {
+		path := writeFile(t, "presenced.json", `{"keys": [{"sub_key": "a/b"}]}`)
+		err := run(ctx, []string{"-config", path}, func(string) string { return "" }, io.Discard, io.Discard)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "config "+path+": ")
+	})
+}
+
+func TestRunHelp(t *testing.T) {
+	var out strings.Builder
+	err := run(t.Context(), []string{"-h"}, func(string) string { return "" }, &out, io.Discard)
+	require.NoError(t, err)
+	assert.Contains(t, out.String(), "Usage: presenced")
+}
+
+// blockingHandler is a handler whose requests wait for release (or for their
+// context to end) before answering 200.
+type blockingHandler struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newBlockingHandler() *blockingHandler {
+	return &blockingHandler{entered: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (h *blockingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.entered <- struct{}{}
+	select {
+	case <-h.release:
+		_, _ = io.WriteString(w, "done")
+	case <-r.Context().Done():
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+}
+
+// served is serve running in a test.
+type served struct {
+	addr string
+	log  *logSink
+	stop context.CancelFunc
+	done chan struct{} // closed when serve has returned
+	err  error         // what serve returned; read after done
+}
+
+// startServe runs serve with h on a free loopback port. The test's cleanup
+// stops it and checks that it returns.
+func startServe(t *testing.T, h http.Handler, drain time.Duration) *served {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &served{addr: ln.Addr().String(), log: newLogSink(), stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		var onShutdown func()
+		if root, ok := h.(*rootHandler); ok {
+			onShutdown = root.endLongPolls
+		}
+		s.err = serve(ctx, ln, h, onShutdown, slog.New(slog.NewTextHandler(s.log, nil)), drain)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(waitTimeout):
+			t.Error("serve did not return")
+		}
+	})
+	return s
+}
+
+// wait waits for serve to return and returns its error.
+func (s *served) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(waitTimeout):
+		t.Fatalf("serve did not return within %v; log:\n%s", waitTimeout, s.log.String())
+		return nil
+	}
+}
+
+type result struct {
+	status int
+	body   string
+	err    error
+}
+
+// getAsync performs a GET on a connection of its own and sends the result.
+func getAsync(url string) <-chan result {
+	out := make(chan result, 1)
+	go func() {
+		tr := &http.Transport{DisableKeepAlives: true}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: waitTimeout}).Get(url)
+		if err != nil {
+			out <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		out <- result{status: resp.StatusCode, body: string(b), err: err}
+	}()
+	return out
+}
+
+func TestServeDrainsInFlightRequest(t *testing.T) {
+	h := newBlockingHandler()
+	s := startServe(t, h, waitTimeout)
+
+	resp := getAsync("http://" + s.addr + "/slow")
+	<-h.entered
+	s.stop()
+	s.log.waitMatch(t, regexp.MustCompile(`msg="shutting down"`))
+
+	// New connections are refused while the request in flight is drained.
+	_, err := net.DialTimeout("tcp", s.addr, waitTimeout)
+	assert.Error(t, err, "the listener is closed during the drain")
+	select {
+	case <-s.done:
+		t.Fatalf("serve returned %v with a request in flight", s.err)
+	default:
+	}
+
+	close(h.release)
+	r := <-resp
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, "done", r.body)
+	require.NoError(t, s.wait(t))
+	assert.NotContains(t, s.log.String(), "did not finish in time")
+}
+
+func TestServeDrainTimeout(t *testing.T) {
+	h := newBlockingHandler() // never released: only its context ends it
+	s := startServe(t, h, 50*time.Millisecond)
+
+	resp := getAsync("http://" + s.addr + "/stuck")
+	<-h.entered
+	s.stop()
+	require.NoError(t, s.wait(t))
+	assert.Contains(t, s.log.String(), "in-flight requests did not finish in time")
+	r := <-resp
+	if r.err == nil {
+		// The handler saw its context cancelled before its connection closed.
+		assert.Equal(t, http.StatusServiceUnavailable, r.status)
+	}
+}
+
+func TestRootHandlerRoutes(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "api "+r.URL.EscapedPath()) })
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "metrics") })
+	s := startServe(t, newRootHandler(api, metrics), waitTimeout)
+	tests := []struct {
+		method, path string
+		wantStatus   int
+		wantBody     string
+	}{
+		{"GET", "/healthz", http.StatusOK, "ok\n"},
+		{"HEAD", "/healthz", http.StatusOK, ""},
+		{"POST", "/healthz", http.StatusMethodNotAllowed, "method not allowed\n"},
+		{"GET", "/metrics", http.StatusOK, "metrics"},
+		{"GET", "/v2/presence/sub-key/demo/channel/a%2Fb/heartbeat", http.StatusOK, "api /v2/presence/sub-key/demo/channel/a%2Fb/heartbeat"},
+		// http.ServeMux would redirect these; the API must see them as sent.
+		{"GET", "/v2/presence/sub-key/demo/channel/../heartbeat", http.StatusOK, "api /v2/presence/sub-key/demo/channel/../heartbeat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, "http://"+s.addr, nil)
+			require.NoError(t, err)
+			req.URL.Opaque = tt.path // sent verbatim, not cleaned
+			tr := &http.Transport{DisableKeepAlives: true}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr, Timeout: waitTimeout}).Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantStatus, resp.StatusCode)
+			assert.Equal(t, tt.wantBody, string(body))
+		})
+	}
+}
+
+// TestRootHandlerExtendsLongPollDeadline runs the root handler in a server
+// whose write timeout (50 ms) is shorter than its API's answer (150 ms): only
+// the subscribe long-poll, whose deadline the root handler extends, gets its
+// answer through.
+func TestRootHandlerExtendsLongPollDeadline(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(150 * time.Millisecond)
+		_, _ = io.WriteString(w, "late")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: newRootHandler(api, http.NotFoundHandler()), WriteTimeout: 50 * time.Millisecond}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	status, body := get(t, "http://"+ln.Addr().String()+"/v2/subscribe/demo/lobby/0?tt=1")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "late", body)
+
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: waitTimeout}).Get("http://" + ln.Addr().String() + "/v2/presence/sub-key/demo/uuid/alice")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	assert.Error(t, err, "an ordinary request keeps the server's write timeout")
+}
+
+func TestShutdownEndsLongPolls(t *testing.T) {
+	polls, others := newBlockingHandler(), newBlockingHandler()
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/subscribe/") {
+			polls.ServeHTTP(w, r)
+		} else {
+			others.ServeHTTP(w, r)
+		}
+	})
+	s := startServe(t, newRootHandler(api, http.NotFoundHandler()), waitTimeout)
+
+	poll := getAsync("http://" + s.addr + "/v2/subscribe/demo/lobby/0?tt=17000000000000000")
+	<-polls.entered
+	other := getAsync("http://" + s.addr + "/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=a")
+	<-others.entered
+	s.stop()
+
+	// The long-poll ends at once, without waiting for the drain timeout...
+	r := <-poll
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusServiceUnavailable, r.status, "the long-poll saw its context end")
+	// ...while the other request in flight still finishes normally.
+	select {
+	case <-s.done:
+		t.Fatal("serve returned with a request in flight")
+	default:
+	}
+	close(others.release)
+	r = <-other
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusOK, r.status)
+	require.NoError(t, s.wait(t))
+	assert.NotContains(t, s.log.String(), "did not finish in time")
+}
+
+// TestSignalDrainsAndExits runs main in a child process (this test binary,
+// with mainEnv set), stops it with SIGTERM and checks that it exits 0 after
+// logging its shutdown.
+func TestSignalDrainsAndExits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*waitTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "-addr", "127.0.0.1:0", "-log-level", "debug")
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var log strings.Builder
+	waitLine := func(re *regexp.Regexp) string {
+		t.Helper()
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("child exited before logging %q; log:\n%s", re, log.String())
+				}
+				log.WriteString(line + "\n")
+				if m := re.FindStringSubmatch(line); m != nil {
+					return strings.Join(m[1:], "")
+				}
+			case <-ctx.Done():
+				t.Fatalf("no log line %q; log:\n%s", re, log.String())
+			}
+		}
+	}
+
+	addr := waitLine(listeningRE)
+	status, _ := get(t, "http://"+addr+"/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice")
+	assert.Equal(t, http.StatusOK, status)
+	waitLine(regexp.MustCompile(`msg=request endpoint=heartbeat status=200`))
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	waitLine(regexp.MustCompile(`msg="shutting down"`))
+	waitLine(regexp.MustCompile(`msg=stopped`))
+	for range lines {
+	}
+	require.NoError(t, cmd.Wait(), "exit status after SIGTERM")
+}
