@@ -59,8 +59,8 @@ type Engine struct {
 	// reserved counts memberships plus joins in flight; bounded by MaxMembers.
 	reserved atomic.Int64
 
-	members, channels                   atomic.Int64
-	heartbeats, joins, leaves, timeouts *xsync.Counter
+	members, channels                           atomic.Int64
+	heartbeats, joins, leaves, timeouts, events *xsync.Counter
 
 	// Channels in interval mode, flushed every Interval by the interval loop.
 	ivMu    sync.Mutex
@@ -88,6 +88,7 @@ func New(cfg Config) (*Engine, error) {
 		joins:      xsync.NewCounter(),
 		leaves:     xsync.NewCounter(),
 		timeouts:   xsync.NewCounter(),
+		events:     xsync.NewCounter(),
 		ivChans:    make(map[*channel]struct{}),
 		stop:       make(chan struct{}),
 	}
@@ -146,8 +147,9 @@ type Stats struct {
 	Joins      uint64
 	Leaves     uint64
 	Timeouts   uint64
-	// EventsPublished counts events handed to the bus; EventsDropped counts
-	// events dropped by subscriptions with the DropOldest policy.
+	// EventsPublished counts the events the engine emitted, whether or not
+	// anyone subscribed to them; EventsDropped counts events dropped by
+	// subscriptions with the DropOldest policy.
 	EventsPublished uint64
 	EventsDropped   uint64
 }
@@ -168,7 +170,7 @@ func (e *Engine) Stats() Stats {
 		Joins:           uint64(e.joins.Value()),
 		Leaves:          uint64(e.leaves.Value()),
 		Timeouts:        uint64(e.timeouts.Value()),
-		EventsPublished: bs.Published,
+		EventsPublished: uint64(e.events.Value()),
 		EventsDropped:   bs.Dropped,
 	}
 }
@@ -240,6 +242,7 @@ func (e *Engine) backpressure(ctx context.Context) error {
 
 // publish sends a membership event of ch. Under ch.mu.
 func (e *Engine) publish(ch *channel, a events.Action, uuid string, state json.RawMessage) {
+	e.events.Inc()
 	if !e.bus.Interested(ch.ks.name, ch.name) {
 		return
 	}
@@ -295,6 +298,7 @@ func (e *Engine) publishInterval(ch *channel) {
 		Occupancy: len(ch.members),
 	}
 	ch.deltas.Take(&ev)
+	e.events.Inc()
 	if e.bus.Interested(ch.ks.name, ch.name) {
 		e.bus.Publish(&ev)
 	}

@@ -41,6 +41,7 @@ func TestHeartbeatJoinsOnceThenRefreshes(t *testing.T) {
 		assert.Equal(t, int64(1), st.UUIDs)
 		assert.Equal(t, uint64(3), st.Heartbeats)
 		assert.Equal(t, uint64(3), st.Joins)
+		assert.Equal(t, uint64(3), st.EventsPublished)
 	})
 }
 

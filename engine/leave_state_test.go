@@ -42,6 +42,7 @@ func TestLeave(t *testing.T) {
 		assert.Equal(t, int64(1), st.Channels, "an empty channel is dropped")
 		assert.Equal(t, int64(1), st.UUIDs, "a uuid on no channel is dropped")
 		assert.Equal(t, uint64(2), st.Leaves)
+		assert.Equal(t, uint64(5), st.EventsPublished, "counted with or without subscribers")
 		assert.Equal(t, 3, e.wheel.Len(), "leaves do not touch the wheel; expiry skips them")
 	})
 }
