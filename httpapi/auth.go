@@ -8,7 +8,7 @@ type Operation string
 // The operations. Each endpoint needs one:
 //
 //	read    heartbeat, here now (one channel, several, global), get state,
-//	        set state, listing the channels of a channel group
+//	        set state, listing the channels of a channel group, subscribe
 //	write   none of the endpoints served here (publishing)
 //	manage  adding channels to and removing channels from a channel group,
 //	        deleting a channel group, listing the channel groups
@@ -33,12 +33,14 @@ type Request struct {
 	// client sent ("" when none).
 	SubKey, Auth string
 	// UUID is the uuid the call acts for, when it names one: the uuid
-	// parameter of heartbeat and leave, the uuid in the path of get and set
-	// state and where now.
+	// parameter of heartbeat, leave and subscribe, the uuid in the path of
+	// get and set state and where now.
 	UUID string
 	// Op is the permission the call needs.
 	Op Operation
-	// Channels are the channels the call acts on. For presence calls, the
+	// Channels are the channels the call acts on. For subscribe, the
+	// channels named, presence names ("ch-pnpres") included, and Groups
+	// likewise; groups are not expanded. For presence calls, the
 	// channels named in the path followed by the member channels of Groups
 	// as the groups are when the call is authorized, each once; the last
 	// FromGroups of them were reached only through a group. For adding

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 	"unicode/utf8"
 
@@ -24,8 +23,10 @@ type Config struct {
 	Keys []Key
 	// Authorizer decides access; nil allows everything.
 	Authorizer Authorizer
-	// Now is the clock that signature timestamps are checked against and that
-	// /time/0 reports. Nil means time.Now.
+	// Now is the clock that signature timestamps are checked against, that
+	// /time/0 reports and that subscribe cursors start from. Nil means
+	// time.Now. It must agree with the engine's clock (engine.Config.Now),
+	// which stamps the events' timetokens.
 	Now func() time.Time
 	// Logger receives the errors behind 5xx answers (and nothing else). Nil
 	// means slog.Default().
@@ -35,7 +36,32 @@ type Config struct {
 	// Endpoint constants), the status code and the time the request took. It
 	// is meant for metrics and must be safe for concurrent use.
 	Observe func(endpoint string, status int, d time.Duration)
+
+	// SubscribeHold is how long a subscribe long-poll waits for presence
+	// events before it answers with none. Zero means 280 s
+	// (DefaultSubscribeHold). A server's write timeout must leave room for it.
+	SubscribeHold time.Duration
+	// SubscribeCacheBytes bounds the memory of the presence events kept per
+	// sub key for the long-poll: their encoded size plus a fixed overhead per
+	// event. Zero means 4 MiB (DefaultSubscribeCacheBytes).
+	SubscribeCacheBytes int
+	// SubscribeCacheAge is how long a presence event is kept for the
+	// long-poll. A client whose cursor falls behind what is kept is told to
+	// refresh (see the package documentation). Zero means 5 min
+	// (DefaultSubscribeCacheAge); otherwise at least 1 s.
+	SubscribeCacheAge time.Duration
+	// DisableImplicitHeartbeat stops subscribe calls from counting as
+	// heartbeats on the channels and groups they name. By default, as with
+	// PubNub, each answer to a subscribe call is also a heartbeat.
+	DisableImplicitHeartbeat bool
 }
+
+// Defaults of the subscribe long-poll, applied by New to zero Config fields.
+const (
+	DefaultSubscribeHold       = 280 * time.Second
+	DefaultSubscribeCacheBytes = 4 << 20
+	DefaultSubscribeCacheAge   = 5 * time.Minute
+)
 
 // Key is one sub key served, with the keys that sign its requests.
 type Key struct {
@@ -68,24 +94,27 @@ const (
 	EndpointOptions          = "options"
 	EndpointMethodNotAllowed = "method_not_allowed"
 	EndpointURITooLong       = "uri_too_long"
+	EndpointSubscribe        = "subscribe"
 )
 
 // MaxRequestURI is the longest request URI served, in bytes; a longer one
 // gets 414.
 const MaxRequestURI = 32 << 10
 
-// New returns an http.Handler that serves PubNub's Presence and channel
-// registration REST calls from eng, configured by cfg. It returns an error
-// wrapping ErrInvalidConfig if eng is nil or a Key is empty, malformed or
-// listed twice.
+// New returns a Handler that serves PubNub's Presence and channel
+// registration REST calls and the subscribe long-poll from eng, configured by
+// cfg. It returns an error wrapping ErrInvalidConfig if eng is nil, a Key is
+// empty, malformed or listed twice, or a subscribe setting is out of range.
 //
 // The handler is safe for concurrent use. It does not own eng: closing eng is
-// the caller's job, after which the handler answers 503.
-func New(eng *engine.Engine, cfg Config) (http.Handler, error) {
+// the caller's job, after which the handler answers 503. The first subscribe
+// call opens an engine subscription and starts one goroutine that feeds the
+// long-polls; Close, or closing eng, stops it.
+func New(eng *engine.Engine, cfg Config) (*Handler, error) {
 	if eng == nil {
 		return nil, fmt.Errorf("%w: nil engine", ErrInvalidConfig)
 	}
-	h := &handler{
+	h := &Handler{
 		eng:     eng,
 		auth:    cfg.Authorizer,
 		now:     cfg.Now,
@@ -109,6 +138,9 @@ func New(eng *engine.Engine, cfg Config) (http.Handler, error) {
 			}
 			h.keys[k.SubKey] = &k // a copy: later changes to cfg.Keys do not apply
 		}
+	}
+	if err := h.initSubscribe(cfg); err != nil {
+		return nil, err
 	}
 	return h, nil
 }

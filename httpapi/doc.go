@@ -1,6 +1,7 @@
-// Package httpapi puts a presence engine behind PubNub's REST wire format, so
-// that unmodified PubNub SDKs and plain HTTP clients can use it. New returns
-// an http.Handler; mount it at the root of a server.
+// Package httpapi puts a presence engine behind PubNub's REST wire format and
+// its subscribe long-poll, so that unmodified PubNub SDKs and plain HTTP
+// clients can use it. New returns a Handler, an http.Handler; mount it at the
+// root of a server, and Close it when the server shuts down.
 //
 // # Endpoints
 //
@@ -28,10 +29,10 @@
 //	/v1/channel-registration/sub-key/{sk}/channel-group/{g}/remove
 //	                                                      channel_group_delete       manage
 //	/time/0                                               time                       (none asked)
+//	/v2/subscribe/{sk}/{chs}/{callback|0}                 subscribe                  read
 //
 // Other answers are named not_found, options, method_not_allowed and
-// uri_too_long. The subscribe long-poll (/v2/subscribe/...) is not served
-// yet; the router leaves room for it.
+// uri_too_long.
 //
 // # Paths and parameters
 //
@@ -42,16 +43,20 @@
 //
 // Query parameters, all optional unless the engine needs them:
 //
-//	uuid              the member (heartbeat, leave); get/set state and where now take it from the path
-//	heartbeat         presence timeout in seconds: a positive integer, clamped by the engine; absent or
-//	                  empty means the engine's default
-//	state             heartbeat: a JSON object keyed by channel or group, each value that name's state;
-//	                  set state: the state object; here now: "1" lists each member's state
+//	uuid              the member (heartbeat, leave, subscribe); get/set state and where now take it from
+//	                  the path
+//	heartbeat         presence timeout in seconds (heartbeat, subscribe): a positive integer, clamped by
+//	                  the engine; absent or empty means the engine's default
+//	state             heartbeat, subscribe: a JSON object keyed by channel or group, each value that
+//	                  name's state (subscribe ignores names it does not heartbeat); set state: the
+//	                  state object; here now: "1" lists each member's state
 //	channel-group     comma-separated channel groups; empty or "," means none
 //	disable_uuids     here now: "1" or "true" counts only (also spelled disable-uuids; uuids=0 too)
 //	limit, offset     here now: page each channel's uuid list; limit 0..1000 (default 1000, 0 counts
 //	                  only, with empty uuid lists), offset >= 0
 //	add, remove       channel groups: comma-separated channels
+//	tt                subscribe: the cursor, a timetoken; absent, empty or 0 for a handshake (tr, the
+//	                  region, is ignored: there is one)
 //	auth              the auth key or token handed to the Authorizer
 //	signature,        see Keys and signatures
 //	timestamp
@@ -92,6 +97,7 @@
 //	group list         {"status":200,"payload":{"channels":["a"],"group":"g"},"service":"channel-registry","error":false}
 //	list groups        {"status":200,"payload":{"groups":["g"]},"service":"channel-registry","error":false}
 //	time               [17145648000000000]   (a 17-digit timetoken: Unix time in 100 ns units)
+//	subscribe          {"t":{"t":"17145648000000000","r":1},"m":[...envelopes...]}   (see Subscribe long-poll)
 //
 // # Errors
 //
@@ -128,12 +134,15 @@
 //	        ended
 //
 // A request that fails applies nothing. 5xx answers are logged to
-// Config.Logger (500 at error level, 503 at warn); nothing else is.
+// Config.Logger (500 at error level, 503 at warn); nothing else is. A
+// subscribe long-poll whose client goes away before it is answered writes
+// nothing and is reported to Config.Observe with status 499.
 //
 // # JSONP
 //
-// callback=fn wraps the answer as fn(<json>); on /time/{callback} the path
-// segment is the callback, "0" meaning none. Only a plain JavaScript
+// callback=fn wraps the answer as fn(<json>); on /time/{callback} and
+// /v2/subscribe/{sk}/{chs}/{callback} the path segment is the callback, "0"
+// meaning none. Only a plain JavaScript
 // identifier path is accepted: ASCII identifiers joined by ".", such as
 // "a.b_c$1", at most 256 bytes. Anything else is a 400, unwrapped, so no
 // script can be injected through the callback.
@@ -154,7 +163,9 @@
 // after the signature and the request's own checks and before the engine is
 // touched: a denial is a 403 and applies nothing. For presence calls its
 // Request lists the channels after group expansion (Request.FromGroups
-// tells which came from groups). GrantTable is a static Authorizer loaded
+// tells which came from groups). For subscribe it lists the channels and
+// groups as named, presence names ("ch-pnpres", "g-pnpres") included, groups
+// not expanded; GrantTable lets a grant on a name cover its presence name. GrantTable is a static Authorizer loaded
 // from JSON (LoadGrants). Without an Authorizer everything is allowed.
 //
 // # Concurrency and cost
@@ -164,5 +175,93 @@
 // borrow their working memory from a pool: a heartbeat of a present member,
 // routed, parsed and answered, allocates nothing in this package (net/http's
 // own allocations aside), which a test pins. Config.Observe and the
-// Authorizer run on the request's goroutine.
+// Authorizer run on the request's goroutine. The subscribe long-poll adds
+// one goroutine per Handler, started by the first subscribe call (see
+// below).
+//
+// # Subscribe long-poll
+//
+// GET /v2/subscribe/{sk}/{chs}/{callback|0} delivers presence events to
+// SDKs. A client receives the events of channel ch by naming "ch-pnpres" in
+// {chs}, and those of every channel of group g by naming "g-pnpres" in
+// channel-group. Plain names ("ch", "g") receive nothing here (messages are
+// not served) but count as heartbeats (below).
+//
+// A call without a cursor (tt absent or 0, the handshake) is answered at
+// once with the current timetoken: {"t":{"t":"<timetoken>","r":1},"m":[]}.
+// A call with a cursor is held until there are events newer than it on its
+// names, then answered with them, at most 100, and a new cursor to call
+// with next; with none for Config.SubscribeHold (280 s), it is answered with
+// "m":[] and its own cursor. Events that happen between two calls are in
+// the next answer: none is lost or repeated while the client calls again
+// with each answer's cursor. A cursor later than anything this server can
+// have handed out (a clock stepped back, another server) is answered at once
+// as a handshake would be. Each event is one envelope:
+//
+//	{"a":"0","f":0,"p":{"t":"<timetoken>","r":1},"k":"<sk>","c":"<ch>-pnpres",
+//	 "d":{<event>},"b":"<ch>-pnpres or <g>-pnpres"}
+//
+// with "t", "p.t" and "a" strings. "b" is the name that matched: the
+// channel's presence name if the call names it, else the first group's
+// that holds the channel. "d" is the event as PubNub sends it:
+//
+//	join, leave, timeout   {"action":"join","uuid":"u1","timestamp":1714564800,
+//	                        "precise_timestamp":1714564800123,"occupancy":2,"data":{...state...}}
+//	                       ("data" left out when the member has no state; for leave and
+//	                       timeout, the state it had)
+//	state-change           the same, "data" the new state ({} when cleared)
+//	interval               {"action":"interval","timestamp":1714564810,"occupancy":25,
+//	                        "join":["u1"],"leave":["u2"],"timeout":["u3"]}
+//	                       (empty lists left out; "here_now_refresh":true instead of the lists
+//	                       when they would exceed 30 KB)
+//
+// Implicit heartbeat: unless Config.DisableImplicitHeartbeat is set, every
+// answer to a subscribe call is also a heartbeat of its uuid on its plain
+// channels and groups, with its heartbeat and state parameters, as PubNub
+// does. It is registered just before the answer is written, not while the
+// call waits; a call whose client goes away is not answered and heartbeats
+// nothing. If the heartbeat fails, the answer is its error (the client
+// keeps its cursor). A call without a heartbeat parameter uses the
+// engine's default timeout: SDKs that send heartbeats of their own (the
+// JavaScript SDK's event engine does) set their timeout with those.
+// Leaving is the SDKs' own leave call.
+//
+// Groups: a call through groups waits on their channels as they are when it
+// starts, expands them again each time it wakes and every 10 s, and answers
+// with the events of the channels its groups hold then. An event on a
+// channel added to a group while a call waits is delivered within 10 s;
+// one on a channel removed is not delivered. (The alternative, waking every
+// group waiter on every event of the sub key and filtering, costs each
+// event as many wake-ups as there are group waiters.)
+//
+// Events come from a cache per sub key fed by one engine subscription
+// (every sub key, events.DropOldest, 65,536 events of buffer), opened by the
+// first subscribe call. A sub key's events are kept from its first
+// subscribe call on, encoded once, for Config.SubscribeCacheAge (5 min;
+// evicted up to 5 s later) and within Config.SubscribeCacheBytes (4 MiB) of
+// memory, the oldest going first; a sub key without events or subscribe
+// calls for the age is forgotten. Nothing grows without bound.
+//
+// Stale cursors: when events newer than a call's cursor on one of its
+// channels may be gone (evicted, older than the cache of its sub key after a
+// restart, or dropped because the feed fell behind the engine), the answer
+// holds what is still kept, led by one envelope per such channel: an
+// interval event with "here_now_refresh":true and the channel's occupancy
+// now, at the timetoken up to which events may be missing. SDKs surface it
+// as an interval event whose hereNowRefresh is set, which tells a client to
+// call Here Now. The answer's cursor is past the loss, so the next call is
+// an ordinary one. A sub key remembers, per channel, the newest event it
+// evicted, for its last 4,096 evictions; past those, and on drops (whose
+// channels are unknown: every waiting call of every sub key is woken and
+// told), one floor per sub key stands for all its channels.
+//
+// Cost: a waiting call holds no goroutine beyond the one net/http gives its
+// request, and no timer of the cache's: it waits in a select on its own wake
+// channel, its hold timer and its context. It is registered under each of
+// its channels (a map per sub key, of intrusive lists), so an event wakes
+// only the calls waiting on its channel, and it leaves the registry at once
+// when its client goes away. Close answers every waiting call at once, as
+// if its hold had run out, and stops the feed; call it when a server starts
+// shutting down (http.Server.RegisterOnShutdown), or the drain waits for
+// the long-polls. SubscribeStats reports waiting calls and the cache's size.
 package httpapi

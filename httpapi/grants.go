@@ -8,6 +8,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/presenced/presence/engine"
 )
 
 // ErrInvalidGrants is returned, wrapped with the offending entry, by
@@ -49,6 +51,10 @@ type AuthGrants struct {
 //     group is covered by the group's grant, as with PubNub's Access Manager.
 //   - OpManage: every group needs manage on a group pattern; the channels
 //     added or removed need nothing of their own.
+//   - A grant on a channel or group also covers its presence name (the name
+//     followed by "-pnpres", which subscribe calls use to receive presence
+//     events), as PubNub's Access Manager does; a pattern may also name
+//     the presence name itself.
 //   - A request that names nothing (global here now, listing the groups)
 //     needs the permission on the pattern "*" itself: channels "*" for here
 //     now, groups "*" for listing groups.
@@ -57,6 +63,9 @@ type AuthGrants struct {
 type GrantTable struct {
 	subs map[string]map[string]*authGrants // sub key -> auth key -> grants
 }
+
+// presenceSuffix ends the presence name of a channel or group.
+const presenceSuffix = engine.PresenceSuffix
 
 // perm is a set of permissions.
 type perm uint8
@@ -212,11 +221,15 @@ func (g *GrantTable) Authorize(_ context.Context, r Request) (Denied, error) {
 	gs := g.grantsFor(r.SubKey, r.Auth, buf[:0])
 	has := func(group bool, name string) bool {
 		var pm perm
+		base, pres := strings.CutSuffix(name, presenceSuffix)
 		for _, a := range gs {
+			p := &a.channels
 			if group {
-				pm |= a.groups.of(name)
-			} else {
-				pm |= a.channels.of(name)
+				p = &a.groups
+			}
+			pm |= p.of(name)
+			if pres {
+				pm |= p.of(base)
 			}
 		}
 		return pm&want == want

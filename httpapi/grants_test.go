@@ -88,6 +88,10 @@ func TestGrantTableAuthorize(t *testing.T) {
 		{"global here now with star", Request{Auth: "k2", Op: OpRead}, Denied{}},
 		{"list groups", Request{Auth: "k1", Op: OpManage}, Denied{All: true}},
 		{"list groups with star", Request{Auth: "k2", Op: OpManage}, Denied{}},
+		{"presence name covered by the channel", Request{Auth: "k1", Op: OpRead, Channels: []string{"lobby-pnpres", "room.1-pnpres", "lobby"}}, Denied{}},
+		{"presence name denied with the channel", Request{Auth: "k1", Op: OpRead, Channels: []string{"secret-pnpres"}}, Denied{Channels: []string{"secret-pnpres"}}},
+		{"presence name of a group", Request{Auth: "k1", Op: OpRead, Groups: []string{"g-pnpres", "h-pnpres"}}, Denied{Groups: []string{"h-pnpres"}}},
+		{"presence name takes the channel's permissions", Request{Auth: "k1", Op: OpWrite, Channels: []string{"lobby-pnpres", "room.1-pnpres"}}, Denied{Channels: []string{"room.1-pnpres"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

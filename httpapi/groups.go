@@ -6,7 +6,7 @@ import (
 )
 
 // listGroups: /v1/channel-registration/sub-key/{sk}/channel-group.
-func (h *handler) listGroups(w http.ResponseWriter, r *http.Request, s *scratch) error {
+func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, s *scratch) error {
 	if err := h.authorize(r.Context(), s, OpManage, "", false, nil, nil, false); err != nil {
 		return err
 	}
@@ -24,7 +24,7 @@ func (h *handler) listGroups(w http.ResponseWriter, r *http.Request, s *scratch)
 
 // group: /v1/channel-registration/sub-key/{sk}/channel-group/{g}, which adds
 // channels (add=), removes them (remove=) or lists them (neither).
-func (h *handler) group(w http.ResponseWriter, r *http.Request, s *scratch) error {
+func (h *Handler) group(w http.ResponseWriter, r *http.Request, s *scratch) error {
 	group, err := unescapePathSegment(s.rt.group, "channel-group")
 	if err != nil {
 		return err
@@ -78,7 +78,7 @@ func (h *handler) group(w http.ResponseWriter, r *http.Request, s *scratch) erro
 }
 
 // deleteGroup: /v1/channel-registration/sub-key/{sk}/channel-group/{g}/remove.
-func (h *handler) deleteGroup(w http.ResponseWriter, r *http.Request, s *scratch) error {
+func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request, s *scratch) error {
 	group, err := unescapePathSegment(s.rt.group, "channel-group")
 	if err != nil {
 		return err

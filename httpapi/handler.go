@@ -10,16 +10,24 @@ import (
 	"time"
 
 	"github.com/presenced/presence/engine"
+	"github.com/presenced/presence/internal/feed"
 )
 
-// handler serves the REST API. It is safe for concurrent use.
-type handler struct {
+// Handler serves PubNub's Presence REST calls and the subscribe long-poll
+// from an engine. Create it with New; Close releases the long-polls and stops
+// the event feed behind them.
+//
+// A Handler is safe for concurrent use and must not be copied.
+type Handler struct {
 	eng     *engine.Engine
 	keys    map[string]*Key // nil: any sub key
 	auth    Authorizer
 	now     func() time.Time
 	log     *slog.Logger
 	observe func(string, int, time.Duration)
+
+	sub  subscribeConfig
+	feed *feed.Feed // presence events for the subscribe long-poll
 
 	pool sync.Pool // of *scratch
 }
@@ -40,14 +48,14 @@ type scratch struct {
 	buf    []byte   // response body
 }
 
-func (h *handler) scratch() *scratch {
+func (h *Handler) scratch() *scratch {
 	if s, ok := h.pool.Get().(*scratch); ok {
 		return s
 	}
 	return &scratch{buf: make([]byte, 0, 512)}
 }
 
-func (h *handler) release(s *scratch) {
+func (h *Handler) release(s *scratch) {
 	buf, names := s.buf, s.names
 	if cap(buf) > 64<<10 {
 		buf = nil // do not pin a large answer
@@ -61,7 +69,7 @@ func (h *handler) release(s *scratch) {
 }
 
 // ServeHTTP implements http.Handler.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var start time.Time
 	if h.observe != nil {
 		start = time.Now()
@@ -76,7 +84,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve answers r and returns the status it wrote.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *scratch) int {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch) int {
 	s.svc = servicePresence
 	if requestURILen(r) > MaxRequestURI {
 		s.ep = EndpointURITooLong
@@ -97,7 +105,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *scratch) int 
 	}
 
 	cb := s.q.callback
-	if s.rt.kind == routeTime && s.rt.callback != "0" {
+	if (s.rt.kind == routeTime || s.rt.kind == routeSubscribe) && s.rt.callback != "0" {
 		cb = s.rt.callback
 	}
 	if cb != "" && !validCallback(cb) {
@@ -135,6 +143,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *scratch) int 
 	}
 
 	switch s.rt.kind {
+	case routeSubscribe:
+		return h.subscribe(w, r, s)
 	case routeHeartbeat:
 		err = h.heartbeat(w, r, s)
 	case routeLeave:
@@ -192,6 +202,8 @@ func endpointOf(k routeKind, q *query) string {
 		return EndpointGroupList
 	case routeGroupDelete:
 		return EndpointGroupDelete
+	case routeSubscribe:
+		return EndpointSubscribe
 	}
 	return EndpointNotFound
 }
@@ -219,7 +231,7 @@ func preflight(w http.ResponseWriter, r *http.Request) int {
 
 // fail answers err: its status and PubNub's error body. Errors that are not
 // the client's doing are logged.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *scratch, err error) int {
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *scratch, err error) int {
 	e, internal := classify(err)
 	if internal {
 		level := slog.LevelError
@@ -258,7 +270,7 @@ func cause(err error) error {
 // Before that it checks the names with the engine's rules, so an Authorizer
 // sees only names the engine accepts. If expand is set, groups are expanded
 // into their member channels (presence calls).
-func (h *handler) authorize(ctx context.Context, s *scratch, op Operation, uuid string, checkUUID bool, chs, groups []string, expand bool) error {
+func (h *Handler) authorize(ctx context.Context, s *scratch, op Operation, uuid string, checkUUID bool, chs, groups []string, expand bool) error {
 	if h.auth == nil {
 		return nil
 	}
@@ -287,6 +299,12 @@ func (h *handler) authorize(ctx context.Context, s *scratch, op Operation, uuid 
 			return err
 		}
 	}
+	return h.ask(ctx, req)
+}
+
+// ask hands req to the Authorizer and turns its answer into an error: nil
+// when allowed, a 403 when denied.
+func (h *Handler) ask(ctx context.Context, req Request) error {
 	d, err := h.auth.Authorize(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -303,7 +321,7 @@ func (h *handler) authorize(ctx context.Context, s *scratch, op Operation, uuid 
 
 // expand returns chs without duplicates followed by the member channels of
 // groups that chs does not name, and the number of the latter.
-func (h *handler) expand(s *scratch, chs, groups []string) ([]string, int, error) {
+func (h *Handler) expand(s *scratch, chs, groups []string) ([]string, int, error) {
 	out := s.names[:0]
 	var seen map[string]struct{}
 	add := func(ch string) {
@@ -346,7 +364,7 @@ func (h *handler) expand(s *scratch, chs, groups []string) ([]string, int, error
 }
 
 // time answers /time/0 with the current timetoken.
-func (h *handler) time(w http.ResponseWriter, s *scratch) int {
+func (h *Handler) time(w http.ResponseWriter, s *scratch) int {
 	tt := h.now().UnixNano() / 100
 	b := append(s.buf[:0], '[')
 	b = strconv.AppendInt(b, tt, 10) // 17 digits since 2001

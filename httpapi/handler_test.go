@@ -118,6 +118,8 @@ func FuzzHandler(f *testing.F) {
 		reg,
 		"/time/0",
 		"/v2/presence/sub_key/k/channel/a/leave?uuid=u",
+		"/v2/subscribe/k/a,a-pnpres/0?uuid=u&heartbeat=60",
+		"/v2/subscribe/k/,/cb?uuid=u&tt=17145648000000000&channel-group=g-pnpres",
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -127,10 +129,11 @@ func FuzzHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer eng.Close()
-	h, err := New(eng, Config{Authorizer: mustGrants(f)})
+	h, err := New(eng, Config{Authorizer: mustGrants(f), SubscribeHold: time.Millisecond})
 	if err != nil {
 		f.Fatal(err)
 	}
+	defer h.Close()
 	known := map[int]bool{200: true, 400: true, 403: true, 404: true, 414: true, 503: true}
 	f.Fuzz(func(t *testing.T, target string) {
 		u, err := url.ParseRequestURI(target)
@@ -146,7 +149,7 @@ func FuzzHandler(f *testing.F) {
 		if w.header.Get("Content-Type") == "" || w.header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Fatalf("%s: headers %v", target, w.header)
 		}
-		if !strings.Contains(target, "callback") && !strings.HasPrefix(target, "/time/") && !json.Valid(w.body) {
+		if !strings.Contains(target, "callback") && !strings.HasPrefix(target, "/time/") && !strings.HasPrefix(target, "/v2/subscribe/") && !json.Valid(w.body) {
 			t.Fatalf("%s: not JSON: %s", target, w.body)
 		}
 	})

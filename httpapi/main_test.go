@@ -72,8 +72,10 @@ func newEnv(t *testing.T, cfg Config, ecfg engine.Config) *env {
 			e.mu.Unlock()
 		}
 	}
-	e.h, err = New(eng, cfg)
+	h, err := New(eng, cfg)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Close() }) // before the engine's: cleanups run last first
+	e.h = h
 	return e
 }
 

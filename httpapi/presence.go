@@ -22,7 +22,7 @@ func names(s *scratch) (chs, groups []string, err error) {
 }
 
 // heartbeat: /v2/presence/sub-key/{sk}/channel/{chs}/heartbeat.
-func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request, s *scratch) error {
+func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request, s *scratch) error {
 	chs, groups, err := names(s)
 	if err != nil {
 		return err
@@ -115,7 +115,7 @@ func jsonDetail(err error) string {
 }
 
 // leave: /v2/presence/sub-key/{sk}/channel/{chs}/leave.
-func (h *handler) leave(w http.ResponseWriter, r *http.Request, s *scratch) error {
+func (h *Handler) leave(w http.ResponseWriter, r *http.Request, s *scratch) error {
 	chs, groups, err := names(s)
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ const hereNowLimit = engine.DefaultHereNowLimit
 
 // hereNow: /v2/presence/sub-key/{sk}/channel/{chs} and, global,
 // /v2/presence/sub-key/{sk}.
-func (h *handler) hereNow(w http.ResponseWriter, r *http.Request, s *scratch) error {
+func (h *Handler) hereNow(w http.ResponseWriter, r *http.Request, s *scratch) error {
 	global := s.rt.kind == routeHereNowGlobal
 	var chs, groups []string
 	if !global {
@@ -253,7 +253,7 @@ func appendMembers(b []byte, ms []engine.Member, withState bool) []byte {
 }
 
 // whereNow: /v2/presence/sub-key/{sk}/uuid/{uuid}.
-func (h *handler) whereNow(w http.ResponseWriter, r *http.Request, s *scratch) error {
+func (h *Handler) whereNow(w http.ResponseWriter, r *http.Request, s *scratch) error {
 	uuid, err := unescapePathSegment(s.rt.uuid, "uuid")
 	if err != nil {
 		return err
@@ -274,7 +274,7 @@ func (h *handler) whereNow(w http.ResponseWriter, r *http.Request, s *scratch) e
 }
 
 // getState: /v2/presence/sub-key/{sk}/channel/{chs}/uuid/{uuid}.
-func (h *handler) getState(w http.ResponseWriter, r *http.Request, s *scratch) error {
+func (h *Handler) getState(w http.ResponseWriter, r *http.Request, s *scratch) error {
 	chs, groups, err := names(s)
 	if err != nil {
 		return err
@@ -330,7 +330,7 @@ func appendState(b []byte, st json.RawMessage) []byte {
 }
 
 // setState: /v2/presence/sub-key/{sk}/channel/{chs}/uuid/{uuid}/data.
-func (h *handler) setState(w http.ResponseWriter, r *http.Request, s *scratch) error {
+func (h *Handler) setState(w http.ResponseWriter, r *http.Request, s *scratch) error {
 	chs, groups, err := names(s)
 	if err != nil {
 		return err

@@ -11,7 +11,7 @@ import (
 type query struct {
 	uuid, heartbeat, state, groups, auth, callback   string
 	signature, timestamp, limit, offset, add, remove string
-	disableUUIDs, uuids                              string
+	disableUUIDs, uuids, tt                          string
 	has                                              param
 }
 
@@ -33,6 +33,7 @@ const (
 	pRemove
 	pDisableUUIDs
 	pUUIDs
+	pTT
 )
 
 // parseQuery decodes the parameters of raw (a URL's RawQuery) that the
@@ -87,6 +88,8 @@ func parseQuery(raw string, q *query) error {
 			dst, bit = &q.disableUUIDs, pDisableUUIDs
 		case "uuids":
 			dst, bit = &q.uuids, pUUIDs
+		case "tt":
+			dst, bit = &q.tt, pTT
 		default:
 			continue
 		}

@@ -18,6 +18,7 @@ const (
 	routeGroups                  // /v1/channel-registration/sub-key/{sk}/channel-group
 	routeGroup                   // /v1/channel-registration/sub-key/{sk}/channel-group/{g}
 	routeGroupDelete             // /v1/channel-registration/sub-key/{sk}/channel-group/{g}/remove
+	routeSubscribe               // /v2/subscribe/{sk}/{chs}/{callback|0}
 )
 
 // route is a matched path. Its strings are segments of the escaped path,
@@ -29,11 +30,10 @@ type route struct {
 	channels string // the {chs} segment
 	uuid     string
 	group    string
-	callback string // the {callback|0} segment of /time
+	callback string // the {callback|0} segment of /time and /v2/subscribe
 }
 
-// maxSegments is the most path segments of any route. The subscribe
-// long-poll, /v2/subscribe/{sk}/{chs}/{callback}, fits as well.
+// maxSegments is the most path segments of any route.
 const maxSegments = 9
 
 // match routes an escaped path. It does not allocate: the route's strings
@@ -53,7 +53,9 @@ func match(path string) route {
 		if seg[1] == "presence" && n >= 4 && isSubKeyWord(seg[2]) {
 			return matchPresence(seg[3:n])
 		}
-		// The subscribe long-poll will route here: seg[1] == "subscribe".
+		if seg[1] == "subscribe" && n == 5 && seg[4] != "" {
+			return route{kind: routeSubscribe, subKey: seg[2], channels: seg[3], callback: seg[4]}
+		}
 	case "v1":
 		if seg[1] == "channel-registration" && n >= 5 && isSubKeyWord(seg[2]) && seg[4] == "channel-group" {
 			rt := route{subKey: seg[3]}

@@ -27,6 +27,8 @@ func TestMatch(t *testing.T) {
 		{"/v1/channel-registration/sub-key/sk/channel-group", route{kind: routeGroups, subKey: "sk"}},
 		{"/v1/channel-registration/sub_key/sk/channel-group/g", route{kind: routeGroup, subKey: "sk", group: "g"}},
 		{"/v1/channel-registration/sub-key/sk/channel-group/g/remove", route{kind: routeGroupDelete, subKey: "sk", group: "g"}},
+		{"/v2/subscribe/sk/a,a-pnpres/0", route{kind: routeSubscribe, subKey: "sk", channels: "a,a-pnpres", callback: "0"}},
+		{"/v2/subscribe/sk/,/cb", route{kind: routeSubscribe, subKey: "sk", channels: ",", callback: "cb"}},
 
 		{"", route{}},
 		{"/", route{}},
@@ -47,7 +49,9 @@ func TestMatch(t *testing.T) {
 		{"/v1/channel-registration/sub-key/sk", route{}},
 		{"/v1/channel-registration/sub-key/sk/channel-groups", route{}},
 		{"/v1/channel-registration/sub-key/sk/channel-group/g/delete", route{}},
-		{"/v2/subscribe/sk/a/0", route{}},
+		{"/v2/subscribe/sk/a", route{}},
+		{"/v2/subscribe/sk/a/", route{}},
+		{"/v2/subscribe/sk/a/0/x", route{}},
 		{"/" + strings.Repeat("a/", maxSegments), route{}},
 	}
 	for _, tc := range cases {
