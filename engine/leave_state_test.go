@@ -138,6 +138,7 @@ func TestSetStateRejectsBadState(t *testing.T) {
 			{`null`, ErrInvalidState},
 			{`{"a":1`, ErrInvalidState},
 			{`{"a":1} {}`, ErrInvalidState},
+			{"{\"a\":\"\xff\"}", ErrInvalidState},
 			{`{"a":"` + strings.Repeat("x", 64) + `"}`, ErrStateTooLarge},
 		} {
 			_, err := e.SetState(ctx, SetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"a"}, State: raw(tc.state)})

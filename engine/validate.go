@@ -159,12 +159,15 @@ func validateNames(channels, groups []string, max int) error {
 }
 
 // CompactState validates a state object and returns its compact form: it must
-// be a JSON object of at most max bytes once compacted. An empty object means
+// be a JSON object, in valid UTF-8, of at most max bytes once compacted. An empty object means
 // "no state" and compacts to nil.
 func CompactState(raw json.RawMessage, max int) (json.RawMessage, error) {
 	trimmed := bytes.Trim(raw, " \t\r\n") // JSON's whitespace, no more
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, fmt.Errorf("%w: %s is not a JSON object", ErrInvalidState, quoteSnippet(trimmed))
+	}
+	if !utf8.Valid(trimmed) {
+		return nil, fmt.Errorf("%w: is not valid UTF-8", ErrInvalidState)
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(trimmed))

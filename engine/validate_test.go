@@ -97,6 +97,9 @@ func FuzzCompactState(f *testing.F) {
 			}
 			return
 		}
+		if !utf8.Valid(st) {
+			t.Fatalf("%q compacted to invalid UTF-8", s)
+		}
 		var m map[string]any
 		if err := json.Unmarshal(st, &m); err != nil || m == nil {
 			t.Fatalf("%q compacted to %q, not an object: %v", s, st, err)

@@ -36,6 +36,7 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request, s *scratch) 
 		if state, err = parseStates(s.q.state); err != nil {
 			return err
 		}
+		dropOtherStates(state, chs, groups)
 	}
 	if err := h.authorize(r.Context(), s, OpRead, s.q.uuid, true, chs, groups, true); err != nil {
 		return err
@@ -92,9 +93,13 @@ func atoi(v string, max int) (int, bool) {
 
 // parseStates reads a heartbeat's state parameter: a JSON object keyed by
 // channel or channel group, each value that name's state object. The engine
-// checks the values.
+// checks the values. null means no state: the Go SDK sends it when it has
+// none.
 func parseStates(v string) (map[string]json.RawMessage, error) {
 	b := bytes.TrimSpace([]byte(v))
+	if string(b) == "null" {
+		return nil, nil
+	}
 	if len(b) == 0 || b[0] != '{' {
 		return nil, badRequest("Invalid state: not a JSON object keyed by channel or channel group")
 	}
@@ -103,6 +108,17 @@ func parseStates(v string) (map[string]json.RawMessage, error) {
 		return nil, badRequest("Invalid state: " + jsonDetail(err))
 	}
 	return m, nil
+}
+
+// dropOtherStates drops the state of names the call does not heartbeat. The
+// JavaScript SDK sends the state of every channel it has set state on with
+// each heartbeat, whatever the heartbeat names; that state stays as it was.
+func dropOtherStates(state map[string]json.RawMessage, chs, groups []string) {
+	for name := range state {
+		if !contains(chs, name) && !contains(groups, name) {
+			delete(state, name)
+		}
+	}
 }
 
 // jsonDetail words a JSON decoding error without Go's type names.

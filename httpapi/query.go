@@ -209,10 +209,10 @@ func unescapeDetail(err error) string {
 
 // splitPathNames splits a comma-separated list of names from the escaped
 // path, then unescapes each name, so "%2C" stays inside a name. A lone ","
-// means no names. Empty names are kept: the engine rejects them, naming the
+// or an empty segment means no names. Empty names are kept: the engine rejects them, naming the
 // parameter. dst is reused if it has room.
 func splitPathNames(seg, param string, dst []string) ([]string, error) {
-	if seg == "," {
+	if seg == "," || seg == "" { // "" is the Go SDK's way to say it
 		return dst[:0], nil
 	}
 	dst = dst[:0]

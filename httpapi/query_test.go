@@ -77,7 +77,7 @@ func TestSplitNames(t *testing.T) {
 		{"a,,b", []string{"a", "", "b"}},
 		{"a,", []string{"a", ""}},
 		{",a", []string{"", "a"}},
-		{"", []string{""}},
+		{"", []string{}}, // the Go SDK's empty segment
 	}
 	for _, tc := range cases {
 		got, err := splitPathNames(tc.seg, "channel", nil)

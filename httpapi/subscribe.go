@@ -341,11 +341,8 @@ func (h *Handler) parseSubscribe(ctx context.Context, s *scratch, sr *subscribeR
 // the JavaScript SDK's event engine sends the state of every channel it has
 // set state on with each handshake, whatever the call subscribes to.
 func checkSubscribeStates(sr *subscribeRequest) error {
-	for name, v := range sr.state {
-		if !contains(sr.hbChans, name) && !contains(sr.hbGroups, name) {
-			delete(sr.state, name)
-			continue
-		}
+	dropOtherStates(sr.state, sr.hbChans, sr.hbGroups)
+	for _, v := range sr.state {
 		if _, err := engine.CompactState(v, math.MaxInt32); err != nil {
 			return err
 		}
