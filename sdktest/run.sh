@@ -3,7 +3,8 @@
 #   1. builds presenced and starts it on a free loopback port with a config
 #      file holding an unsigned and a signed keyset;
 #   2. runs the JavaScript SDK suite (sdktest/js, npm pubnub 12.0.3) against
-#      it, installing its node_modules with `npm ci` when they are missing;
+#      it, installing its node_modules with `npm ci` when they are missing
+#      (REST calls, and the subscribe long-poll's presence events);
 #   3. runs the Go SDK suite (sdktest/go, github.com/pubnub/go v4.10.0), which
 #      starts its own in-process servers;
 #   4. stops presenced with SIGTERM and checks that it exits cleanly.
@@ -46,7 +47,14 @@ cat >"$tmp/presenced.json" <<'EOF'
 }
 EOF
 
-"$tmp/presenced" -addr 127.0.0.1:0 -config "$tmp/presenced.json" -log-format text 2>"$tmp/presenced.log" &
+# Short presence, so that the subscribe suite's timeout case takes seconds,
+# and announce max 2 with deltas each second, so that three clients bring
+# interval events. Keep in step with engineConfig in sdktest/go/sdk_test.go.
+server_flags=(
+	-min-timeout 2s -default-timeout 6s -tick 100ms
+	-announce-max 2 -deltas -interval 1s
+)
+"$tmp/presenced" -addr 127.0.0.1:0 -config "$tmp/presenced.json" -log-format text "${server_flags[@]}" 2>"$tmp/presenced.log" &
 server_pid=$!
 
 addr=""

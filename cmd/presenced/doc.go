@@ -30,6 +30,17 @@
 //	-log-format        text or json (text)
 //	-log-level         debug, info, warn or error (info); debug logs every request
 //	-shutdown-timeout  how long a signal waits for in-flight requests (10s)
+//	-subscribe-hold    how long a subscribe long-poll waits for presence events
+//	                   before answering with none (280s)
+//	-subscribe-cache-bytes
+//	                   memory bound of the presence events kept per sub key for
+//	                   the long-polls (4194304)
+//	-subscribe-cache-age
+//	                   how long those events are kept, at least 1s (5m); a client
+//	                   further behind is told to refresh
+//	-no-implicit-heartbeat
+//	                   subscribe calls do not count as heartbeats on the plain
+//	                   channels and groups they name (false)
 //
 // # Config file
 //
@@ -69,17 +80,22 @@
 //	           presenced_uuids and counters presenced_heartbeats_total,
 //	           presenced_joins_total, presenced_leaves_total,
 //	           presenced_timeouts_total, presenced_events_published_total,
-//	           presenced_events_dropped_total, and the Go runtime and process
+//	           presenced_events_dropped_total, the subscribe long-poll's
+//	           gauges presenced_subscribe_waiting (long-polls waiting),
+//	           presenced_subscribe_cached_sub_keys,
+//	           presenced_subscribe_cached_events,
+//	           presenced_subscribe_cached_bytes and counter
+//	           presenced_subscribe_gaps_total, and the Go runtime and process
 //	           collectors
 //
 // # Limits
 //
 // ReadHeaderTimeout is 10 s and ReadTimeout 30 s (every request is a GET
 // without a body). WriteTimeout is 30 s for every request except a subscribe
-// long-poll (/v2/subscribe/...), which PubNub holds for up to 280 s: its
-// handler extends its own write deadline to 330 s, so that the server's
-// deadline never cuts a long-poll short while ordinary requests keep the short
-// one. IdleTimeout is 120 s. MaxHeaderBytes is 64 KiB, above the API's 32 KiB
+// long-poll (/v2/subscribe/...), which is held for up to -subscribe-hold
+// (280 s): its handler extends its own write deadline to the hold plus 50 s,
+// so that the server's deadline never cuts a long-poll short while ordinary
+// requests keep the short one. IdleTimeout is 120 s. MaxHeaderBytes is 64 KiB, above the API's 32 KiB
 // limit on the request URI, so that a long URI reaches the API and is answered
 // 414 in PubNub's shape rather than 431 by net/http.
 //
@@ -87,8 +103,10 @@
 //
 // On SIGINT or SIGTERM the server stops accepting connections and waits up to
 // -shutdown-timeout for in-flight requests to finish. Subscribe long-polls
-// would hold that wait for up to 280 s, so their request contexts end as soon
-// as the shutdown starts and they answer at once. Requests still running when
+// would hold that wait for up to -subscribe-hold, so as soon as the shutdown
+// starts they are answered at once, as if their hold had run out: their own
+// cursor and no events ({"t":{"t":"<tt>","r":1},"m":[]}), which PubNub
+// clients read as an ordinary empty answer. Requests still running when
 // the wait ends see their context cancelled and their connections closed.
 // Then the engine is closed and the process exits 0. A second signal kills it
 // at once.

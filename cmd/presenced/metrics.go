@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/presenced/presence/engine"
+	"github.com/presenced/presence/httpapi"
 )
 
 // metricsNamespace prefixes every metric presenced exports.
@@ -75,6 +76,12 @@ func newMetrics(eng *engine.Engine) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// watchSubscribe exports the subscribe long-poll's figures of api, read from
+// api.SubscribeStats at every scrape.
+func (m *metrics) watchSubscribe(api *httpapi.Handler) {
+	m.registry.MustRegister(newSubscribeCollector(api))
 }
 
 // observe records one answered request. It has the signature of
@@ -156,4 +163,42 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.timeouts, s.Timeouts)
 	counter(c.eventsPublished, s.EventsPublished)
 	counter(c.eventsDropped, s.EventsDropped)
+}
+
+// subscribeCollector exports httpapi.SubscribeStats.
+type subscribeCollector struct {
+	api *httpapi.Handler
+
+	waiting, subKeys, events, bytes, gaps *prometheus.Desc
+}
+
+func newSubscribeCollector(api *httpapi.Handler) *subscribeCollector {
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, "subscribe", name), help, nil, nil)
+	}
+	return &subscribeCollector{
+		api:     api,
+		waiting: desc("waiting", "Subscribe long-polls waiting for presence events."),
+		subKeys: desc("cached_sub_keys", "Sub keys whose presence events are kept for the long-polls."),
+		events:  desc("cached_events", "Presence events kept for the long-polls, all sub keys together."),
+		bytes:   desc("cached_bytes", "Memory of the presence events kept for the long-polls, as counted against -subscribe-cache-bytes."),
+		gaps:    desc("gaps_total", "Times the feed behind the long-polls fell behind the engine and dropped events."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *subscribeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.waiting, c.subKeys, c.events, c.bytes, c.gaps} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *subscribeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.api.SubscribeStats()
+	ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(s.Waiting))
+	ch <- prometheus.MustNewConstMetric(c.subKeys, prometheus.GaugeValue, float64(s.CachedSubKeys))
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.GaugeValue, float64(s.CachedEvents))
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(s.CachedBytes))
+	ch <- prometheus.MustNewConstMetric(c.gaps, prometheus.CounterValue, float64(s.Gaps))
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presence/engine"
+	"github.com/presenced/presence/httpapi"
 )
 
 // envPrefix starts the environment variable of every flag: -default-timeout is
@@ -32,6 +33,12 @@ type options struct {
 	logFormat       string
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
+
+	// The subscribe long-poll (httpapi.Config).
+	subscribeHold       time.Duration
+	subscribeCacheBytes int
+	subscribeCacheAge   time.Duration
+	noImplicitHeartbeat bool
 }
 
 // errHelp is returned by parseOptions when -h or -help was given and the usage
@@ -60,6 +67,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	o.logFormat = "text"
 	o.logLevel = slog.LevelInfo
 	o.shutdownTimeout = 10 * time.Second
+	o.subscribeHold = httpapi.DefaultSubscribeHold
+	o.subscribeCacheBytes = httpapi.DefaultSubscribeCacheBytes
+	o.subscribeCacheAge = httpapi.DefaultSubscribeCacheAge
 
 	fs.StringVar(&o.addr, "addr", o.addr, "`host:port` to listen on; port 0 picks a free port (the log line \"listening\" shows it)")
 	fs.StringVar(&o.configPath, "config", "", "JSON config `file` with keys and grants (see the package documentation); none serves any sub key, unsigned, to everyone")
@@ -74,6 +84,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log format: text or json")
 	fs.TextVar(&o.logLevel, "log-level", o.logLevel, "log level: debug, info, warn or error")
 	fs.Var((*seconds)(&o.shutdownTimeout), "shutdown-timeout", "on SIGINT or SIGTERM, how long to wait for in-flight requests before closing their connections (`duration`)")
+	fs.Var((*seconds)(&o.subscribeHold), "subscribe-hold", "how long a subscribe long-poll waits for presence events before answering with none (`duration`)")
+	fs.IntVar(&o.subscribeCacheBytes, "subscribe-cache-bytes", o.subscribeCacheBytes, "memory bound, in `bytes`, of the presence events kept per sub key for subscribe long-polls")
+	fs.Var((*seconds)(&o.subscribeCacheAge), "subscribe-cache-age", "how long presence events are kept for subscribe long-polls (`duration`, at least 1s); a client further behind is told to refresh")
+	fs.BoolVar(&o.noImplicitHeartbeat, "no-implicit-heartbeat", false, "do not count subscribe calls as heartbeats on the plain channels and groups they name")
 	return fs
 }
 
@@ -117,7 +131,23 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	if o.shutdownTimeout <= 0 {
 		return options{}, fmt.Errorf("-shutdown-timeout %v: must be positive", o.shutdownTimeout)
 	}
+	if o.subscribeHold <= 0 {
+		return options{}, fmt.Errorf("-subscribe-hold %v: must be positive", o.subscribeHold)
+	}
+	if o.subscribeCacheBytes <= 0 {
+		return options{}, fmt.Errorf("-subscribe-cache-bytes %d: must be positive", o.subscribeCacheBytes)
+	}
+	if o.subscribeCacheAge < time.Second {
+		return options{}, fmt.Errorf("-subscribe-cache-age %v: must be at least 1s", o.subscribeCacheAge)
+	}
 	return o, nil
+}
+
+// longPollWriteTimeout is the write deadline of a subscribe long-poll: its
+// hold plus longPollWriteSlack, so that the answer given when the hold runs
+// out is always written.
+func (o options) longPollWriteTimeout() time.Duration {
+	return o.subscribeHold + longPollWriteSlack
 }
 
 // engineConfig returns the engine configuration the options ask for.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/presenced/presence/engine"
+	"github.com/presenced/presence/httpapi"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -24,6 +25,10 @@ func TestParseOptions(t *testing.T) {
 		logFormat:       "text",
 		logLevel:        slog.LevelInfo,
 		shutdownTimeout: 10 * time.Second,
+
+		subscribeHold:       httpapi.DefaultSubscribeHold,
+		subscribeCacheBytes: httpapi.DefaultSubscribeCacheBytes,
+		subscribeCacheAge:   httpapi.DefaultSubscribeCacheAge,
 	}
 	with := func(f func(*options)) options {
 		o := defaults
@@ -45,12 +50,16 @@ func TestParseOptions(t *testing.T) {
 				"-min-timeout", "10s", "-max-timeout", "2h", "-tick", "250ms",
 				"-announce-max", "-1", "-interval", "5s", "-deltas", "-max-members", "1000",
 				"-log-format", "json", "-log-level", "debug", "-shutdown-timeout", "3s",
+				"-subscribe-hold", "30s", "-subscribe-cache-bytes", "65536", "-subscribe-cache-age", "90",
+				"-no-implicit-heartbeat",
 			},
 			want: options{
 				addr: ":9000", configPath: "c.json", defaultTimeout: time.Minute,
 				minTimeout: 10 * time.Second, maxTimeout: 2 * time.Hour, tick: 250 * time.Millisecond,
 				announceMax: -1, interval: 5 * time.Second, deltas: true, maxMembers: 1000,
 				logFormat: "json", logLevel: slog.LevelDebug, shutdownTimeout: 3 * time.Second,
+				subscribeHold: 30 * time.Second, subscribeCacheBytes: 65536, subscribeCacheAge: 90 * time.Second,
+				noImplicitHeartbeat: true,
 			},
 		},
 		{
@@ -60,13 +69,16 @@ func TestParseOptions(t *testing.T) {
 				"PRESENCED_MIN_TIMEOUT": "10", "PRESENCED_MAX_TIMEOUT": "2h", "PRESENCED_TICK": "250ms",
 				"PRESENCED_ANNOUNCE_MAX": "-1", "PRESENCED_INTERVAL": "5s", "PRESENCED_DELTAS": "true",
 				"PRESENCED_MAX_MEMBERS": "1000", "PRESENCED_LOG_FORMAT": "json", "PRESENCED_LOG_LEVEL": "DEBUG",
-				"PRESENCED_SHUTDOWN_TIMEOUT": "3s",
+				"PRESENCED_SHUTDOWN_TIMEOUT": "3s", "PRESENCED_SUBSCRIBE_HOLD": "30", "PRESENCED_SUBSCRIBE_CACHE_BYTES": "65536",
+				"PRESENCED_SUBSCRIBE_CACHE_AGE": "90s", "PRESENCED_NO_IMPLICIT_HEARTBEAT": "1",
 			},
 			want: options{
 				addr: ":9000", configPath: "c.json", defaultTimeout: time.Minute,
 				minTimeout: 10 * time.Second, maxTimeout: 2 * time.Hour, tick: 250 * time.Millisecond,
 				announceMax: -1, interval: 5 * time.Second, deltas: true, maxMembers: 1000,
 				logFormat: "json", logLevel: slog.LevelDebug, shutdownTimeout: 3 * time.Second,
+				subscribeHold: 30 * time.Second, subscribeCacheBytes: 65536, subscribeCacheAge: 90 * time.Second,
+				noImplicitHeartbeat: true,
 			},
 		},
 		{
@@ -115,6 +127,11 @@ func TestParseOptionsErrors(t *testing.T) {
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: `-log-format "xml": want text or json`},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: `invalid value "loud" for flag -log-level`},
 		{name: "zero shutdown timeout", args: []string{"-shutdown-timeout", "0"}, wantErr: "-shutdown-timeout 0s: must be positive"},
+		{name: "zero subscribe hold", args: []string{"-subscribe-hold", "0"}, wantErr: "-subscribe-hold 0s: must be positive"},
+		{name: "zero subscribe cache bytes", args: []string{"-subscribe-cache-bytes", "0"}, wantErr: "-subscribe-cache-bytes 0: must be positive"},
+		{name: "negative subscribe cache bytes", env: map[string]string{"PRESENCED_SUBSCRIBE_CACHE_BYTES": "-1"}, wantErr: "-subscribe-cache-bytes -1: must be positive"},
+		{name: "short subscribe cache age", args: []string{"-subscribe-cache-age", "500ms"}, wantErr: "-subscribe-cache-age 500ms: must be at least 1s"},
+		{name: "bad implicit heartbeat variable", env: map[string]string{"PRESENCED_NO_IMPLICIT_HEARTBEAT": "perhaps"}, wantErr: "PRESENCED_NO_IMPLICIT_HEARTBEAT"},
 		{name: "positional argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
 		{
 			name:    "bad variable names the variable",
@@ -144,7 +161,8 @@ func TestParseOptionsHelp(t *testing.T) {
 	for _, want := range []string{
 		"Usage: presenced", "PRESENCED_TICK", "-addr", "-config", "-default-timeout", "-min-timeout",
 		"-max-timeout", "-tick", "-announce-max", "-interval", "-deltas", "-max-members",
-		"-log-format", "-log-level", "-shutdown-timeout",
+		"-log-format", "-log-level", "-shutdown-timeout", "-subscribe-hold", "-subscribe-cache-bytes",
+		"-subscribe-cache-age", "-no-implicit-heartbeat",
 	} {
 		assert.Contains(t, out.String(), want)
 	}
@@ -159,4 +177,11 @@ func TestEngineConfig(t *testing.T) {
 		DefaultTimeout: time.Minute, MinTimeout: time.Second, MaxTimeout: time.Hour,
 		Tick: time.Millisecond, AnnounceMax: 7, Interval: 3 * time.Second, IntervalDeltas: true, MaxMembers: 9,
 	}, o.engineConfig())
+}
+
+func TestLongPollWriteTimeout(t *testing.T) {
+	for _, hold := range []time.Duration{time.Second, httpapi.DefaultSubscribeHold, time.Hour} {
+		o := options{subscribeHold: hold}
+		assert.Equal(t, hold+50*time.Second, o.longPollWriteTimeout(), "hold %v", hold)
+	}
 }

@@ -21,10 +21,11 @@ const (
 	readTimeout       = 30 * time.Second
 	// writeTimeout bounds the answer to every request but a subscribe.
 	writeTimeout = 30 * time.Second
-	// longPollWriteTimeout bounds the answer to a subscribe long-poll, which
-	// PubNub holds for up to 280 s before answering with no messages.
-	longPollWriteTimeout = 330 * time.Second
-	idleTimeout          = 120 * time.Second
+	// longPollWriteSlack is added to the subscribe hold (-subscribe-hold) to
+	// make the write deadline of a subscribe long-poll, which is held that
+	// long before it is answered with no events.
+	longPollWriteSlack = 50 * time.Second
+	idleTimeout        = 120 * time.Second
 	// maxHeaderBytes admits request lines well past the 32 KiB URI limit, so
 	// that a too-long URI reaches the API handler and gets its 414 in PubNub's
 	// shape instead of net/http's bare 431.
@@ -69,10 +70,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	api, err := httpapi.New(eng, httpapi.Config{
-		Keys:       sc.keys,
-		Authorizer: sc.authorizer,
-		Logger:     logger,
-		Observe:    observe,
+		Keys:                     sc.keys,
+		Authorizer:               sc.authorizer,
+		Logger:                   logger,
+		Observe:                  observe,
+		SubscribeHold:            o.subscribeHold,
+		SubscribeCacheBytes:      o.subscribeCacheBytes,
+		SubscribeCacheAge:        o.subscribeCacheAge,
+		DisableImplicitHeartbeat: o.noImplicitHeartbeat,
 	})
 	if err != nil {
 		if o.configPath != "" && errors.Is(err, httpapi.ErrInvalidConfig) {
@@ -80,6 +85,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return fmt.Errorf("http api: %w", err)
 	}
+	// Closing the API answers the waiting long-polls at once. serve does it
+	// when the server starts shutting down; this covers every other return.
+	defer api.Close()
+	m.watchSubscribe(api)
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -89,8 +98,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"addr", ln.Addr().String(),
 		"keys", len(sc.keys),
 		"grants", sc.authorizer != nil)
-	root := newRootHandler(api, m.handler())
-	if err := serve(ctx, ln, root, root.endLongPolls, logger, o.shutdownTimeout); err != nil {
+	root := newRootHandler(api, m.handler(), o.longPollWriteTimeout())
+	// http.Server.Shutdown does not cancel request contexts: without Close,
+	// the drain would wait out the hold of every waiting long-poll.
+	closeAPI := func() { _ = api.Close() }
+	if err := serve(ctx, ln, root, closeAPI, logger, o.shutdownTimeout); err != nil {
 		return err
 	}
 	if err := eng.Close(); err != nil {
@@ -168,19 +180,19 @@ func newHTTPServer(h http.Handler, logger *slog.Logger, base context.Context) *h
 // presence API. It compares paths itself rather than through http.ServeMux,
 // which would clean and redirect PubNub paths (a channel may be named "..").
 // It is safe for concurrent use.
+//
+// It does not end long-polls at shutdown: cancelling their request context
+// would make httpapi take the client for gone and write nothing (an empty
+// 200). The API's Close, registered with the server's shutdown, answers them
+// instead, each with its cursor and no events.
 type rootHandler struct {
 	api, metrics http.Handler
-
-	// longPolls ends when the server shuts down: subscribe long-polls, which
-	// would otherwise hold the drain for up to 280 s, see their request
-	// context end then, while other requests finish undisturbed.
-	longPolls    context.Context
-	endLongPolls context.CancelFunc
+	// longPollWrite is the write deadline of a subscribe long-poll.
+	longPollWrite time.Duration
 }
 
-func newRootHandler(api, metrics http.Handler) *rootHandler {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &rootHandler{api: api, metrics: metrics, longPolls: ctx, endLongPolls: cancel}
+func newRootHandler(api, metrics http.Handler, longPollWrite time.Duration) *rootHandler {
+	return &rootHandler{api: api, metrics: metrics, longPollWrite: longPollWrite}
 }
 
 func (h *rootHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -195,11 +207,7 @@ func (h *rootHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, subscribePrefix) {
 		// The server's write deadline, set when the request was read, is too
 		// short for a long-poll: extend it for this request only.
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(longPollWriteTimeout))
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		defer context.AfterFunc(h.longPolls, cancel)()
-		r = r.WithContext(ctx)
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.longPollWrite))
 	}
 	h.api.ServeHTTP(w, r)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/presenced/presence/engine"
+	"github.com/presenced/presence/httpapi"
 )
 
 func TestRunServesHealthz(t *testing.T) {
@@ -165,9 +169,9 @@ type served struct {
 	err  error         // what serve returned; read after done
 }
 
-// startServe runs serve with h on a free loopback port. The test's cleanup
-// stops it and checks that it returns.
-func startServe(t *testing.T, h http.Handler, drain time.Duration) *served {
+// startServe runs serve with h and onShutdown (may be nil) on a free loopback
+// port. The test's cleanup stops it and checks that it returns.
+func startServe(t *testing.T, h http.Handler, onShutdown func(), drain time.Duration) *served {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -175,10 +179,6 @@ func startServe(t *testing.T, h http.Handler, drain time.Duration) *served {
 	s := &served{addr: ln.Addr().String(), log: newLogSink(), stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		var onShutdown func()
-		if root, ok := h.(*rootHandler); ok {
-			onShutdown = root.endLongPolls
-		}
 		s.err = serve(ctx, ln, h, onShutdown, slog.New(slog.NewTextHandler(s.log, nil)), drain)
 	}()
 	t.Cleanup(func() {
@@ -230,7 +230,7 @@ func getAsync(url string) <-chan result {
 
 func TestServeDrainsInFlightRequest(t *testing.T) {
 	h := newBlockingHandler()
-	s := startServe(t, h, waitTimeout)
+	s := startServe(t, h, nil, waitTimeout)
 
 	resp := getAsync("http://" + s.addr + "/slow")
 	<-h.entered
@@ -257,7 +257,7 @@ func TestServeDrainsInFlightRequest(t *testing.T) {
 
 func TestServeDrainTimeout(t *testing.T) {
 	h := newBlockingHandler() // never released: only its context ends it
-	s := startServe(t, h, 50*time.Millisecond)
+	s := startServe(t, h, nil, 50*time.Millisecond)
 
 	resp := getAsync("http://" + s.addr + "/stuck")
 	<-h.entered
@@ -274,7 +274,7 @@ func TestServeDrainTimeout(t *testing.T) {
 func TestRootHandlerRoutes(t *testing.T) {
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "api "+r.URL.EscapedPath()) })
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "metrics") })
-	s := startServe(t, newRootHandler(api, metrics), waitTimeout)
+	s := startServe(t, newRootHandler(api, metrics, waitTimeout), nil, waitTimeout)
 	tests := []struct {
 		method, path string
 		wantStatus   int
@@ -317,7 +317,7 @@ func TestRootHandlerExtendsLongPollDeadline(t *testing.T) {
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := &http.Server{Handler: newRootHandler(api, http.NotFoundHandler()), WriteTimeout: 50 * time.Millisecond}
+	srv := &http.Server{Handler: newRootHandler(api, http.NotFoundHandler(), waitTimeout), WriteTimeout: 50 * time.Millisecond}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
@@ -335,27 +335,41 @@ func TestRootHandlerExtendsLongPollDeadline(t *testing.T) {
 	assert.Error(t, err, "an ordinary request keeps the server's write timeout")
 }
 
-func TestShutdownEndsLongPolls(t *testing.T) {
-	polls, others := newBlockingHandler(), newBlockingHandler()
-	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v2/subscribe/") {
-			polls.ServeHTTP(w, r)
-		} else {
+// TestShutdownAnswersLongPolls runs serve with the real API and its Close
+// registered for shutdown, as run does: a long-poll waiting when the server
+// stops is answered at once with its cursor and no events, without waiting
+// for the drain timeout, while another request in flight finishes normally.
+func TestShutdownAnswersLongPolls(t *testing.T) {
+	eng, err := engine.New(engine.Config{})
+	require.NoError(t, err)
+	defer eng.Close()
+	api, err := httpapi.New(eng, httpapi.Config{SubscribeHold: time.Hour})
+	require.NoError(t, err)
+	defer api.Close()
+	others := newBlockingHandler()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
 			others.ServeHTTP(w, r)
+			return
 		}
+		api.ServeHTTP(w, r)
 	})
-	s := startServe(t, newRootHandler(api, http.NotFoundHandler()), waitTimeout)
+	s := startServe(t, newRootHandler(h, http.NotFoundHandler(), time.Hour), func() { _ = api.Close() }, time.Minute)
 
-	poll := getAsync("http://" + s.addr + "/v2/subscribe/demo/lobby/0?tt=17000000000000000")
-	<-polls.entered
-	other := getAsync("http://" + s.addr + "/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=a")
+	tt := subscribeHandshake(t, "http://"+s.addr, "lobby-pnpres")
+	poll := getAsync("http://" + s.addr + "/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt=" + tt)
+	waitSubscribeWaiting(t, api, 1)
+	other := getAsync("http://" + s.addr + "/slow")
 	<-others.entered
+	start := time.Now()
 	s.stop()
 
-	// The long-poll ends at once, without waiting for the drain timeout...
+	// The long-poll is answered at once, as if its hold had run out...
 	r := <-poll
 	require.NoError(t, r.err)
-	assert.Equal(t, http.StatusServiceUnavailable, r.status, "the long-poll saw its context end")
+	assert.Less(t, time.Since(start), 2*time.Second, "answered promptly")
+	assert.Equal(t, http.StatusOK, r.status)
+	assert.JSONEq(t, `{"t":{"t":"`+tt+`","r":1},"m":[]}`, r.body)
 	// ...while the other request in flight still finishes normally.
 	select {
 	case <-s.done:
@@ -370,9 +384,130 @@ func TestShutdownEndsLongPolls(t *testing.T) {
 	assert.NotContains(t, s.log.String(), "did not finish in time")
 }
 
+// subscribeHandshake subscribes to chans without a cursor on the server at
+// base and returns the timetoken of the answer.
+func subscribeHandshake(t *testing.T, base, chans string) string {
+	t.Helper()
+	status, body := get(t, base+"/v2/subscribe/demo/"+chans+"/0?uuid=watcher")
+	require.Equal(t, http.StatusOK, status, body)
+	var ans struct {
+		T struct {
+			T string `json:"t"`
+		} `json:"t"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &ans), body)
+	require.NotEmpty(t, ans.T.T, body)
+	return ans.T.T
+}
+
+// waitSubscribeWaiting waits until api holds n waiting long-polls.
+func waitSubscribeWaiting(t *testing.T, api *httpapi.Handler, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for api.SubscribeStats().Waiting != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d long-polls waiting, want %d", api.SubscribeStats().Waiting, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitMetric polls /metrics on base until sample has the value want.
+func waitMetric(t *testing.T, base, sample, want string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		_, body := get(t, base+"/metrics")
+		got := metricLines(body)[sample]
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %q, want %q", sample, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRunAnswersLongPollOnCancel: when run's context ends, as on SIGTERM, a
+// waiting long-poll gets an answer a PubNub client reads: its cursor and no
+// events, at once rather than at the end of its hold or of the drain.
+func TestRunAnswersLongPollOnCancel(t *testing.T) {
+	s := startServer(t, nil, "-subscribe-hold", "1h", "-shutdown-timeout", "1m")
+	tt := subscribeHandshake(t, "http://"+s.addr, "lobby-pnpres")
+	poll := getAsync(s.url("/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt=" + tt))
+	waitMetric(t, "http://"+s.addr, "presenced_subscribe_waiting", "1")
+
+	start := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	r := <-poll
+	require.NoError(t, r.err)
+	assert.Less(t, time.Since(start), 2*time.Second, "answered promptly")
+	assert.Equal(t, http.StatusOK, r.status)
+	assert.JSONEq(t, `{"t":{"t":"`+tt+`","r":1},"m":[]}`, r.body)
+	require.NoError(t, <-stopped)
+	assert.Less(t, time.Since(start), 5*time.Second, "run returned without waiting out the drain")
+	assert.NotContains(t, s.log.String(), "did not finish in time")
+}
+
+func TestRunSubscribeHold(t *testing.T) {
+	s := startServer(t, map[string]string{"PRESENCED_SUBSCRIBE_HOLD": "300ms"})
+	tt := subscribeHandshake(t, "http://"+s.addr, "lobby-pnpres")
+	start := time.Now()
+	status, body := get(t, s.url("/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt="+tt))
+	held := time.Since(start)
+	assert.Equal(t, http.StatusOK, status)
+	assert.JSONEq(t, `{"t":{"t":"`+tt+`","r":1},"m":[]}`, body)
+	assert.GreaterOrEqual(t, held, 250*time.Millisecond)
+	assert.Less(t, held, 5*time.Second)
+}
+
+func TestRunSubscribeDeliversEvents(t *testing.T) {
+	s := startServer(t, nil, "-subscribe-cache-bytes", "65536", "-subscribe-cache-age", "10s")
+	tt := subscribeHandshake(t, "http://"+s.addr, "lobby-pnpres")
+	poll := getAsync(s.url("/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt=" + tt))
+	status, _ := get(t, s.url("/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice"))
+	require.Equal(t, http.StatusOK, status)
+	r := <-poll
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Contains(t, r.body, `"action":"join","uuid":"alice"`)
+
+	status, body := get(t, s.url("/metrics"))
+	require.Equal(t, http.StatusOK, status)
+	samples := metricLines(body)
+	assert.Equal(t, "0", samples["presenced_subscribe_waiting"])
+	assert.Equal(t, "1", samples["presenced_subscribe_cached_sub_keys"])
+	assert.Equal(t, "1", samples["presenced_subscribe_cached_events"])
+	assert.NotEqual(t, "0", samples["presenced_subscribe_cached_bytes"])
+	assert.Equal(t, "0", samples["presenced_subscribe_gaps_total"])
+}
+
+func TestRunImplicitHeartbeat(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		args          []string
+		wantOccupancy string
+	}{
+		{"on by default", nil, `"occupancy":1`},
+		{"off", []string{"-no-implicit-heartbeat"}, `"occupancy":0`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, nil, tc.args...)
+			status, body := get(t, s.url("/v2/subscribe/demo/lobby/0?uuid=alice"))
+			require.Equal(t, http.StatusOK, status, body)
+			status, body = get(t, s.url("/v2/presence/sub-key/demo/channel/lobby"))
+			require.Equal(t, http.StatusOK, status, body)
+			assert.Contains(t, body, tc.wantOccupancy)
+		})
+	}
+}
+
 // TestSignalDrainsAndExits runs main in a child process (this test binary,
 // with mainEnv set), stops it with SIGTERM and checks that it exits 0 after
-// logging its shutdown.
+// logging its shutdown, and that a long-poll waiting then is answered at once
+// with its cursor and no events.
 func TestSignalDrainsAndExits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
@@ -381,7 +516,7 @@ func TestSignalDrainsAndExits(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*waitTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, "-addr", "127.0.0.1:0", "-log-level", "debug")
+	cmd := exec.CommandContext(ctx, exe, "-addr", "127.0.0.1:0", "-log-level", "debug", "-subscribe-hold", "1h", "-shutdown-timeout", "1m")
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -418,11 +553,22 @@ func TestSignalDrainsAndExits(t *testing.T) {
 	status, _ := get(t, "http://"+addr+"/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice")
 	assert.Equal(t, http.StatusOK, status)
 	waitLine(regexp.MustCompile(`msg=request endpoint=heartbeat status=200`))
+	tt := subscribeHandshake(t, "http://"+addr, "lobby-pnpres")
+	poll := getAsync("http://" + addr + "/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt=" + tt)
+	waitMetric(t, "http://"+addr, "presenced_subscribe_waiting", "1")
 
+	start := time.Now()
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	r := <-poll
+	require.NoError(t, r.err)
+	assert.Less(t, time.Since(start), 2*time.Second, "answered promptly")
+	assert.Equal(t, http.StatusOK, r.status)
+	assert.JSONEq(t, `{"t":{"t":"`+tt+`","r":1},"m":[]}`, r.body)
 	waitLine(regexp.MustCompile(`msg="shutting down"`))
 	waitLine(regexp.MustCompile(`msg=stopped`))
 	for range lines {
 	}
 	require.NoError(t, cmd.Wait(), "exit status after SIGTERM")
+	assert.Less(t, time.Since(start), 5*time.Second, "exited without waiting out the drain")
+	assert.NotContains(t, log.String(), "did not finish in time")
 }

@@ -61,8 +61,7 @@ export function signedClient(userId, options = {}) {
 /**
  * Returns a client in the SDK's manual presence mode (no event engine), whose
  * presence() call starts a heartbeat loop without subscribing and, with
- * connected: false, sends a leave. The subscribe long-poll is not served yet,
- * so the suite never subscribes.
+ * connected: false, sends a leave.
  */
 export function manualPresenceClient(userId, options = {}, make = client) {
   return make(userId, {

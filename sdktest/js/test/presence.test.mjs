@@ -11,7 +11,7 @@
 //   hereNow({channels, includeUUIDs, includeState})   GET /v2/presence/sub-key/{sk}[/channel/{chs}]?disable_uuids=1&state=1&limit=
 //   whereNow({uuid})                                  GET /v2/presence/sub-key/{sk}/uuid/{uuid}
 // SDK 12 has no public call for a bare heartbeat: the two above are its ways
-// to send one without subscribing (the subscribe endpoint is not served yet).
+// to send one without subscribing (test/subscribe.test.mjs covers subscribing).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -186,7 +186,14 @@ test('state dies with membership', opts, async () => {
 test('bad input is a 400 with the reason', opts, async () => {
   const pn = client(uniq('grace'));
   await assertRejects(pn.hereNow({ channels: ['has space'] }), 400, /channel/i);
-  await assertRejects(heartbeat(pn, [uniq('bad')], { elsewhere: { a: 1 } }), 400, /state/i);
+  const bad = uniq('bad');
+  await assertRejects(heartbeat(pn, [bad], { [bad]: 5 }), 400, /state/i);
+  // State keyed by a name the heartbeat does not name is left alone: the
+  // SDK sends the state of every channel it holds state for.
+  const other = uniq('other');
+  await heartbeat(pn, [other], { elsewhere: { a: 1 } });
+  const hn = await pn.hereNow({ channels: [other], includeState: true });
+  assert.deepEqual(occupants(hn, other), [{ uuid: pn.userId, state: null }]);
   const stranger = client(uniq('grace'), { subscribeKey: 'sub-c-not-configured' });
   await assertRejects(stranger.hereNow({ channels: [uniq('x')] }), 400, /Invalid Subscribe Key/);
 });
