@@ -59,7 +59,8 @@ type Engine struct {
 	// reserved counts memberships plus joins in flight; bounded by MaxMembers.
 	reserved atomic.Int64
 
-	members, channels                           atomic.Int64
+	// Striped counters: joins and leaves on different cores do not contend.
+	members, channels                           *xsync.Counter
 	heartbeats, joins, leaves, timeouts, events *xsync.Counter
 
 	// Channels in interval mode, flushed every Interval by the interval loop.
@@ -84,6 +85,8 @@ func New(cfg Config) (*Engine, error) {
 		cfg:        cfg,
 		bus:        events.NewBus(events.BusConfig{Now: cfg.Now}),
 		keyspaces:  index.New(func(ks *keyspace) string { return ks.name }, 16),
+		members:    xsync.NewCounter(),
+		channels:   xsync.NewCounter(),
 		heartbeats: xsync.NewCounter(),
 		joins:      xsync.NewCounter(),
 		leaves:     xsync.NewCounter(),
@@ -163,8 +166,8 @@ func (e *Engine) Stats() Stats {
 	})
 	bs := e.bus.Stats()
 	return Stats{
-		Members:         e.members.Load(),
-		Channels:        e.channels.Load(),
+		Members:         e.members.Value(),
+		Channels:        e.channels.Value(),
 		UUIDs:           uuids,
 		Heartbeats:      uint64(e.heartbeats.Value()),
 		Joins:           uint64(e.joins.Value()),
@@ -186,15 +189,16 @@ func (e *Engine) keyspace(subKey string, create bool) *keyspace {
 }
 
 // liveKeyspace returns the keyspace of subKey, created if need be, read-locked
-// against the sweep: the caller may add to it, and must RUnlock it.
-func (e *Engine) liveKeyspace(subKey string) *keyspace {
+// against the sweep: the caller may add to it, and must RUnlock it with the
+// token.
+func (e *Engine) liveKeyspace(subKey string) (*keyspace, *xsync.RToken) {
 	for {
 		ks := e.keyspace(subKey, true)
-		ks.mu.RLock()
+		tok := ks.mu.RLock()
 		if !ks.dead {
-			return ks
+			return ks, tok
 		}
-		ks.mu.RUnlock()
+		ks.mu.RUnlock(tok)
 	}
 }
 
@@ -223,7 +227,7 @@ func (ks *keyspace) channelFor(e *Engine, name string) *channel {
 		return &channel{ks: ks, name: strings.Clone(name)}
 	})
 	if created {
-		e.channels.Add(1)
+		e.channels.Inc()
 	}
 	return ch
 }

@@ -13,8 +13,8 @@ func (e *Engine) AddChannelsToGroup(subKey, group string, channels ...string) er
 	if err := e.validateGroupCall(subKey, group, channels); err != nil {
 		return err
 	}
-	ks := e.liveKeyspace(subKey)
-	defer ks.mu.RUnlock()
+	ks, tok := e.liveKeyspace(subKey)
+	defer ks.mu.RUnlock(tok)
 	for {
 		g, _ := ks.groups.GetOrCreate(group, func() *chanGroup {
 			return &chanGroup{name: strings.Clone(group), channels: make(map[string]struct{})}

@@ -100,8 +100,8 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	if err := e.backpressure(ctx); err != nil {
 		return HeartbeatResult{}, err
 	}
-	ks = e.liveKeyspace(r.SubKey)
-	defer ks.mu.RUnlock()
+	ks, tok := e.liveKeyspace(r.SubKey)
+	defer ks.mu.RUnlock(tok)
 	for _, name := range targets {
 		st, hasState := states[name]
 		if !hasState && via != nil {
@@ -211,6 +211,13 @@ func refresh(m *member, deadline, slack int64) bool {
 // the channel's name if the uuid joined, "" if it was present. budget is the
 // number of joins reserved against MaxMembers that the call has not used yet.
 func (e *Engine) beat(ks *keyspace, uuid, name string, deadline int64, st json.RawMessage, hasState bool, budget *int) (string, error) {
+	// Work that needs no lock is done before taking the channel's: a new
+	// uuid's record is allocated ahead (and dropped if another heartbeat
+	// created it meanwhile), and a joined member is filed in the wheel after.
+	var spare *client
+	if ks.clients.Get(uuid) == nil {
+		spare = newClient(uuid)
+	}
 	for {
 		ch := ks.channelFor(e, name)
 		ch.mu.Lock()
@@ -218,39 +225,49 @@ func (e *Engine) beat(ks *keyspace, uuid, name string, deadline int64, st json.R
 			ch.mu.Unlock()
 			continue
 		}
-		joined, err := e.beatLocked(ks, ch, uuid, deadline, st, hasState, budget)
+		m, err := e.beatLocked(ks, ch, uuid, deadline, st, hasState, budget, spare)
 		if err != nil {
 			e.dropIfEmptyLocked(ch) // created for a join that failed
 		}
 		ch.mu.Unlock()
-		if joined {
-			return ch.name, err
+		if m == nil {
+			return "", err
 		}
-		return "", err
+		// m.slot was set under the lock to the slot this files m in, so that
+		// the expirer, which compares the two, never takes the entry for a
+		// stale one; if m moved or left meanwhile, the entry is stale indeed.
+		e.wheel.Schedule(m, deadline)
+		return ch.name, nil
 	}
 }
 
-func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid string, deadline int64, st json.RawMessage, hasState bool, budget *int) (bool, error) {
+// beatLocked applies a heartbeat to ch, locked, and returns the member if the
+// uuid joined; the caller then files it in the wheel. spare, if not nil, is a
+// record for the uuid to use if it has none.
+func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid string, deadline int64, st json.RawMessage, hasState bool, budget *int, spare *client) (*member, error) {
 	if m := findLocked(ks, uuid, ch); m != nil {
 		e.refreshLocked(m, deadline)
 		if hasState {
 			e.setStateLocked(ch, m, st)
 		}
-		return false, nil
+		return nil, nil
 	}
 	if *budget > 0 {
 		*budget--
 	} else if err := e.reserve(1); err != nil {
-		return false, err
+		return nil, err
 	}
 
 	var m *member
 	ks.clients.Update(uuid, func(c *client) *client {
-		if c == nil {
+		switch {
+		case c != nil:
+			m = new(member)
+		case spare != nil:
+			c, m = spare, &spare.first
+		default:
 			c = newClient(uuid)
 			m = &c.first
-		} else {
-			m = new(member)
 		}
 		m.c, m.ch = c, ch
 		m.deadline.Store(deadline)
@@ -260,8 +277,8 @@ func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid string, deadline int
 	m.idx = int32(len(ch.members))
 	ch.members = append(ch.members, m)
 	ch.occupancy.Store(int64(len(ch.members)))
-	m.slot = uint32(e.wheel.Schedule(m, deadline))
-	e.members.Add(1)
+	m.slot = uint32(e.wheel.SlotFor(deadline))
+	e.members.Inc()
 	e.joins.Inc()
 	if hasState && st != nil {
 		if ch.state == nil {
@@ -273,7 +290,7 @@ func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid string, deadline int
 	if hasState && st != nil {
 		e.publish(ch, events.StateChange, m.c.id, st)
 	}
-	return true, nil
+	return m, nil
 }
 
 // refreshLocked sets the deadline of a present member under its channel's

@@ -53,7 +53,7 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 		ch.mu.Lock()
 		if m := findLocked(ks, r.UUID, ch); m != nil && m.deadline.Swap(removed) != removed {
 			e.removeLocked(ch, m, events.Leave)
-			res.Left = append(res.Left, name)
+			res.Left = append(res.Left, ch.name) // the engine's copy, not the caller's
 		}
 		ch.mu.Unlock()
 	}
@@ -84,7 +84,7 @@ func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) {
 		}
 		return c
 	})
-	e.members.Add(-1)
+	e.members.Dec()
 	e.unreserve(1)
 	if a == events.Timeout {
 		e.timeouts.Inc()
@@ -104,7 +104,7 @@ func (e *Engine) dropIfEmptyLocked(ch *channel) {
 		ch.state = nil
 		// ch.deltas is nil: at occupancy 0, announce has left interval mode.
 		ch.ks.channels.DeleteIf(ch.name, ch)
-		e.channels.Add(-1)
+		e.channels.Dec()
 	}
 }
 

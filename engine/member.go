@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/puzpuzpuz/xsync/v3"
+
 	"github.com/presenced/presence/events"
 	"github.com/presenced/presence/internal/index"
 )
@@ -34,8 +36,8 @@ type keyspace struct {
 	clients  *index.Table[client]
 	groups   *index.Table[chanGroup]
 
-	mu   sync.RWMutex
-	dead bool // under mu
+	mu   *xsync.RBMutex // reader-biased: joins on different cores do not contend
+	dead bool           // under mu
 }
 
 func newKeyspace(name string) *keyspace {
@@ -44,6 +46,7 @@ func newKeyspace(name string) *keyspace {
 		channels: index.New(func(ch *channel) string { return ch.name }, 64),
 		clients:  index.New(func(c *client) string { return c.id }, 64),
 		groups:   index.New(func(g *chanGroup) string { return g.name }, 8),
+		mu:       xsync.NewRBMutex(),
 	}
 }
 
