@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// A target is one of the goals, checked against the results.
+type target struct {
+	name  string
+	check func(rs *results) (verdict string, detail string)
+}
+
+// Verdicts.
+const (
+	met     = "met"
+	missed  = "MISSED"
+	missing = "not measured"
+)
+
+var targets = []target{
+	{"Refresh, 1M members, one channel per call: engine ns/op at most 0.67x naive, 0 allocs/op", func(rs *results) (string, string) {
+		eng, ok1 := rs.get("Refresh", "members=1M", "engine", "ns/op")
+		nv, ok2 := rs.get("Refresh", "members=1M", "naive", "ns/op")
+		allocs, ok3 := rs.get("Refresh", "members=1M", "engine", "allocs/op")
+		if !ok1 || !ok2 || !ok3 {
+			return missing, ""
+		}
+		d := fmt.Sprintf("%s vs %s ns/op = %.2fx (%.2fx the throughput), %s allocs/op", format(eng), format(nv), eng/nv, nv/eng, format(allocs))
+		return verdict(eng <= 0.67*nv && allocs == 0), d
+	}},
+	{"Join at 1M: engine at least 1.5x naive throughput", func(rs *results) (string, string) {
+		return throughput(rs, "Join")
+	}},
+	{"Leave at 1M: engine at least 1.5x naive throughput", func(rs *results) (string, string) {
+		return throughput(rs, "Leave")
+	}},
+	{"Memory, 1M memberships, one channel: engine at most 128 heap-B/member (strings apart) and at most 0.6x naive", func(rs *results) (string, string) {
+		eng, ok1 := rs.get("Memory", "members=1M", "engine", "heap-B/member")
+		nv, ok2 := rs.get("Memory", "members=1M", "naive", "heap-B/member")
+		if !ok1 || !ok2 {
+			return missing, ""
+		}
+		d := fmt.Sprintf("%s vs %s heap-B/member = %.2fx", format(eng), format(nv), eng/nv)
+		return verdict(eng <= 128 && eng <= 0.6*nv), d
+	}},
+	{"Mass timeout of 1M: every event within one tick (1s) plus 1s of the last deadline, at most 64 goroutines above idle", func(rs *results) (string, string) {
+		ms, ok1 := rs.get("MassTimeout", "members=1M", "engine", "delivery-ms")
+		g, ok2 := rs.get("MassTimeout", "members=1M", "engine", "peak-goroutines")
+		if !ok1 || !ok2 {
+			return missing, ""
+		}
+		d := fmt.Sprintf("last event %s ms after the last deadline, %s goroutines above idle", format(ms), format(g))
+		if nv, ok := rs.get("MassTimeout", "members=1M", "naive", "delivery-ms"); ok {
+			ng, _ := rs.get("MassTimeout", "members=1M", "naive", "peak-goroutines")
+			d += fmt.Sprintf(" (naive: %s ms, %s goroutines)", format(nv), format(ng))
+		}
+		return verdict(ms <= 2000 && g <= 64), d
+	}},
+	{"Here-now occupancy in O(1): engine ns/op at 1M within 2x of 1k", func(rs *results) (string, string) {
+		small, ok1 := rs.get("HereNow", "members=1k/query=occupancy", "engine", "ns/op")
+		big, ok2 := rs.get("HereNow", "members=1M/query=occupancy", "engine", "ns/op")
+		if !ok1 || !ok2 {
+			return missing, ""
+		}
+		return verdict(big <= 2*small), fmt.Sprintf("%s ns/op at 1k, %s ns/op at 1M", format(small), format(big))
+	}},
+	{"10M memberships fit and run", func(rs *results) (string, string) {
+		heap, ok1 := rs.get("Memory", "members=10M", "engine", "heap-B/member")
+		ns, ok2 := rs.get("Refresh", "members=10M", "engine", "ns/op")
+		if !ok1 || !ok2 {
+			return missing, "run with -members 10M"
+		}
+		return met, fmt.Sprintf("%s heap-B/member, refresh %s ns/op", format(heap), format(ns))
+	}},
+}
+
+func throughput(rs *results, bench string) (string, string) {
+	eng, ok1 := rs.get(bench, "members=1M", "engine", "ns/op")
+	nv, ok2 := rs.get(bench, "members=1M", "naive", "ns/op")
+	if !ok1 || !ok2 {
+		return missing, ""
+	}
+	return verdict(nv/eng >= 1.5), fmt.Sprintf("%s vs %s ns/op: %.2fx the throughput", format(eng), format(nv), nv/eng)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return met
+	}
+	return missed
+}
+
+// writeTargets writes the checklist of targets.
+func writeTargets(w io.Writer, rs *results) {
+	fmt.Fprintln(w, "\n### Targets")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| target | verdict | measured |")
+	fmt.Fprintln(w, "|---|---|---|")
+	for _, t := range targets {
+		v, d := t.check(rs)
+		fmt.Fprintf(w, "| %s | %s | %s |\n", t.name, v, d)
+	}
+}
