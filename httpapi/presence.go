@@ -209,13 +209,7 @@ func (h *Handler) hereNow(w http.ResponseWriter, r *http.Request, s *scratch) er
 			cp = res.Channels[0]
 		}
 		b = append(b, `"service":"Presence",`...)
-		if listUUIDs {
-			b = append(b, `"uuids":`...)
-			b = appendMembers(b, cp.Members, withState)
-			b = append(b, ',')
-		}
-		b = append(b, `"occupancy":`...)
-		b = strconv.AppendInt(b, int64(cp.Occupancy), 10)
+		b = appendOccupants(b, cp, listUUIDs, withState)
 		b = append(b, '}')
 	} else {
 		b = append(b, `"payload":{"channels":{`...)
@@ -225,13 +219,7 @@ func (h *Handler) hereNow(w http.ResponseWriter, r *http.Request, s *scratch) er
 			}
 			b = appendString(b, cp.Channel)
 			b = append(b, ':', '{')
-			if listUUIDs {
-				b = append(b, `"uuids":`...)
-				b = appendMembers(b, cp.Members, withState)
-				b = append(b, ',')
-			}
-			b = append(b, `"occupancy":`...)
-			b = strconv.AppendInt(b, int64(cp.Occupancy), 10)
+			b = appendOccupants(b, cp, listUUIDs, withState)
 			b = append(b, '}')
 		}
 		b = append(b, `},"total_channels":`...)
@@ -377,4 +365,16 @@ func (h *Handler) setState(w http.ResponseWriter, r *http.Request, s *scratch) e
 	s.buf = b
 	writeBody(w, http.StatusOK, b, s.cb)
 	return nil
+}
+
+// appendOccupants appends a channel's "uuids" (if listed) and "occupancy"
+// fields, the part the one-channel and the several-channel answers share.
+func appendOccupants(b []byte, cp engine.ChannelPresence, listUUIDs, withState bool) []byte {
+	if listUUIDs {
+		b = append(b, `"uuids":`...)
+		b = appendMembers(b, cp.Members, withState)
+		b = append(b, ',')
+	}
+	b = append(b, `"occupancy":`...)
+	return strconv.AppendInt(b, int64(cp.Occupancy), 10)
 }
