@@ -21,7 +21,8 @@
 // arrives) and a timeout. On each channel where the uuid is absent it joins,
 // and a join event goes out; where it is present its deadline moves to now plus
 // the timeout, and nothing goes out. A member whose deadline passes times out
-// (a timeout event), within one tick of the deadline and never before it.
+// (a timeout event), within one tick (and 1 ms) of the deadline and never
+// before it.
 // Leave removes a member at once (a leave event). State is a JSON object per
 // member, replaced whole by a heartbeat or SetState, announced by a
 // state-change event, and gone with the membership. Above a channel's
@@ -76,7 +77,7 @@
 // A heartbeat of a present member takes no lock and does not allocate: one
 // lock-free lookup of the uuid and one compare-and-swap of the deadline. It
 // does not touch the expiry wheel, which files each member in a coarse slot
-// and looks at it again only when that slot comes due. One timer runs per
+// and looks at it again only when that slot comes due. Timers run per
 // non-empty slot, never one per member. Memberships cost about 100 bytes
 // each besides the uuid and channel strings, which are stored once. Here Now
 // occupancy is O(1). BENCHMARKS.md has the figures, measured beside naive

@@ -7,9 +7,10 @@
 // The clock is cut into slots of one Tick: slot k fires at wheel time k*Tick and
 // holds the deadlines in ((k-1)*Tick, k*Tick]. [Wheel.Schedule] rounds a deadline
 // up to its slot, so an item is never handed over before its deadline, and at
-// most one Tick (plus scheduling latency) after it. A slot costs one timer
-// however many items it holds; the items themselves sit in chunked arrays, about
-// 8 bytes each for a pointer type.
+// most one Tick (plus the timer's 1ms resolution and scheduling latency) after
+// it. A slot costs one RussellLuo timer (and a runtime backstop, see Timers)
+// however many items it holds; the items themselves
+// sit in chunked arrays, about 8 bytes each for a pointer type.
 //
 // When a slot fires, its items are handed to the expire function given to New,
 // in batches of at most Config.BatchSize. The wheel knows nothing of what an item
@@ -84,7 +85,7 @@ const (
 // Config configures a Wheel. The zero value is usable.
 type Config struct {
 	// Tick is the width of a slot: an item fires no earlier than its deadline and
-	// at most one Tick (plus scheduling latency) after it. Zero means 1s. It must
+	// at most one Tick (plus 1ms of timer resolution) after it. Zero means 1s. It must
 	// be at least 1ms.
 	Tick time.Duration
 
