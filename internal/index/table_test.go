@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -122,4 +123,24 @@ func TestTableGetDoesNotAllocate(t *testing.T) {
 		_ = tab.Get("absent")
 	})
 	assert.Zero(t, allocs)
+}
+
+func TestTableKeyIsReusable(t *testing.T) {
+	tab := newTable()
+	k := NewKey("a")
+	require.Nil(t, tab.GetKey(k))
+	tab.UpdateKey(k, func(old *item) *item {
+		assert.Nil(t, old)
+		return &item{key: "a", n: 1}
+	})
+	require.Same(t, tab.Get("a"), tab.GetKey(k))
+	require.Equal(t, 1, tab.GetKey(k).n)
+	tab.UpdateKey(k, func(old *item) *item { return nil })
+	assert.Nil(t, tab.Get("a"))
+	assert.Zero(t, tab.Len())
+}
+
+func TestShardIsOneCacheLine(t *testing.T) {
+	// Writers of different shards must not share a line: a shard is padded to 64 bytes.
+	assert.Equal(t, uintptr(64), unsafe.Sizeof(shard[item]{}))
 }
