@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presenced/presence/events"
+	"github.com/presenced/presence/internal/index"
 )
 
 // HeartbeatRequest is one heartbeat: uuid UUID is alive on Channels and on
@@ -80,13 +81,14 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	}
 	deadline := e.wheel.Now() + int64(timeout)
 
-	if states == nil && e.refreshAll(ks, r.UUID, targets, deadline) {
+	key := index.NewKey(r.UUID) // hashed once for every lookup of the call
+	c := ks.clients.GetKey(key)
+	if states == nil && e.refreshAll(c, targets, deadline) {
 		return res, nil
 	}
 
 	// Some channel needs a lock: a join, new state or a shorter timeout.
 	absent := 0
-	c := ks.clients.Get(r.UUID)
 	for _, name := range targets {
 		if c == nil || c.find(name) == nil {
 			absent++
@@ -107,7 +109,7 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 		if !hasState && via != nil {
 			st, hasState = states[via[name]]
 		}
-		joined, err := e.beat(ks, r.UUID, name, deadline, st, hasState, &budget)
+		joined, err := e.beat(ks, key, name, deadline, st, hasState, &budget)
 		if err != nil {
 			return res, err
 		}
@@ -158,12 +160,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// refreshAll moves the deadline of uuid on every target channel, without a
-// lock, if the uuid is present on all of them and none needs the slow path. It
-// applies nothing unless it applies everything (up to races with expiry, in
-// which case the slow path redoes the work under locks).
-func (e *Engine) refreshAll(ks *keyspace, uuid string, targets []string, deadline int64) bool {
-	c := ks.clients.Get(uuid)
+// refreshAll moves the deadline of client c (nil if none) on every target
+// channel, without a lock, if c is present on all of them and none needs the
+// slow path. It applies nothing unless it applies everything (up to races with
+// expiry, in which case the slow path redoes the work under locks).
+func (e *Engine) refreshAll(c *client, targets []string, deadline int64) bool {
 	if c == nil || len(targets) == 0 {
 		return false
 	}
@@ -210,17 +211,17 @@ func refresh(m *member, deadline, slack int64) bool {
 // beat applies a heartbeat to one channel under the channel's lock and returns
 // the channel's name if the uuid joined, "" if it was present. budget is the
 // number of joins reserved against MaxMembers that the call has not used yet.
-func (e *Engine) beat(ks *keyspace, uuid, name string, deadline int64, st json.RawMessage, hasState bool, budget *int) (string, error) {
+func (e *Engine) beat(ks *keyspace, uuid index.Key, name string, deadline int64, st json.RawMessage, hasState bool, budget *int) (string, error) {
 	// Work that needs no lock is done before taking the channel's: a new
 	// uuid's record is allocated ahead (and dropped if another heartbeat
 	// created it meanwhile), and a joined member is filed in the wheel after.
 	var spare *client
-	if ks.clients.Get(uuid) == nil {
-		spare = newClient(uuid)
+	if ks.clients.GetKey(uuid) == nil {
+		spare = newClient(uuid.String())
 	}
 	for {
 		ch := ks.channelFor(e, name)
-		ch.mu.Lock()
+		ch.lock()
 		if ch.dead {
 			ch.mu.Unlock()
 			continue
@@ -244,7 +245,7 @@ func (e *Engine) beat(ks *keyspace, uuid, name string, deadline int64, st json.R
 // beatLocked applies a heartbeat to ch, locked, and returns the member if the
 // uuid joined; the caller then files it in the wheel. spare, if not nil, is a
 // record for the uuid to use if it has none.
-func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid string, deadline int64, st json.RawMessage, hasState bool, budget *int, spare *client) (*member, error) {
+func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid index.Key, deadline int64, st json.RawMessage, hasState bool, budget *int, spare *client) (*member, error) {
 	if m := findLocked(ks, uuid, ch); m != nil {
 		e.refreshLocked(m, deadline)
 		if hasState {
@@ -259,14 +260,14 @@ func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid string, deadline int
 	}
 
 	var m *member
-	ks.clients.Update(uuid, func(c *client) *client {
+	ks.clients.UpdateKey(uuid, func(c *client) *client {
 		switch {
 		case c != nil:
 			m = new(member)
 		case spare != nil:
 			c, m = spare, &spare.first
 		default:
-			c = newClient(uuid)
+			c = newClient(uuid.String())
 			m = &c.first
 		}
 		m.c, m.ch = c, ch

@@ -29,7 +29,7 @@ func (e *Engine) intervalLoop() {
 		}
 		e.ivMu.Unlock()
 		for _, ch := range chans {
-			ch.mu.Lock()
+			ch.lock()
 			if ch.deltas != nil && !ch.dead {
 				e.publishInterval(ch)
 			}

@@ -34,7 +34,11 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 		return LeaveResult{}, err
 	}
 	ks := e.keyspace(r.SubKey, false)
-	if ks == nil || ks.clients.Get(r.UUID) == nil {
+	if ks == nil {
+		return LeaveResult{}, nil
+	}
+	c := ks.clients.Get(r.UUID)
+	if c == nil {
 		return LeaveResult{}, nil
 	}
 	targets := r.Channels
@@ -46,23 +50,33 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 	}
 	var res LeaveResult
 	for _, name := range targets {
-		ch := ks.channels.Get(name)
-		if ch == nil {
+		// The member is found without a lock; under its channel's lock, the
+		// swap to removed tells whether it was still present. If it ended
+		// meanwhile, the uuid was absent at some instant of this call, and a
+		// member that joined since is not this call's to remove.
+		m := c.find(name)
+		if m == nil {
 			continue
 		}
-		ch.mu.Lock()
-		if m := findLocked(ks, r.UUID, ch); m != nil && m.deadline.Swap(removed) != removed {
+		ch := m.ch
+		ch.lock()
+		left := m.deadline.Swap(removed) != removed
+		if left {
 			e.removeLocked(ch, m, events.Leave)
-			res.Left = append(res.Left, ch.name) // the engine's copy, not the caller's
 		}
 		ch.mu.Unlock()
+		if left {
+			e.unlink(m)
+			res.Left = append(res.Left, ch.name) // the engine's copy, not the caller's
+		}
 	}
 	return res, nil
 }
 
 // removeLocked takes m, whose deadline the caller has just swapped to removed,
 // out of ch and publishes a (a leave or a timeout) with the state m had. A
-// channel left empty is dropped. Under ch.mu.
+// channel left empty is dropped. Under ch.mu. The caller then unlinks m from
+// its client, with or without the lock.
 func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) {
 	last := len(ch.members) - 1
 	moved := ch.members[last]
@@ -77,13 +91,6 @@ func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) {
 
 	st := ch.state[m]
 	delete(ch.state, m)
-	id := m.c.id
-	ch.ks.clients.Update(id, func(c *client) *client {
-		if c.remove(m) {
-			return nil
-		}
-		return c
-	})
 	e.members.Dec()
 	e.unreserve(1)
 	if a == events.Timeout {
@@ -91,8 +98,21 @@ func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) {
 	} else {
 		e.leaves.Inc()
 	}
-	e.announce(ch, a, id, st)
+	e.announce(ch, a, m.c.id, st)
 	e.dropIfEmptyLocked(ch)
+}
+
+// unlink takes m, removed, out of its client's memberships, and the client out
+// of the keyspace's index if it has none left. Until then lookups skip m (see
+// client.find), so it needs no channel lock: leaving does it after the lock,
+// to keep the channel's critical section short.
+func (e *Engine) unlink(m *member) {
+	m.ch.ks.clients.Update(m.c.id, func(c *client) *client {
+		if c.remove(m) {
+			return nil
+		}
+		return c
+	})
 }
 
 // dropIfEmptyLocked drops ch from its keyspace if it has no member left. Under
@@ -123,7 +143,7 @@ func (e *Engine) expire(b wheel.Batch[*member]) {
 				cur.mu.Unlock()
 			}
 			cur = m.ch
-			cur.mu.Lock()
+			cur.lock()
 		}
 		if m.slot != slot {
 			continue // filed again elsewhere since: a stale entry
@@ -139,6 +159,7 @@ func (e *Engine) expire(b wheel.Batch[*member]) {
 			}
 			if m.deadline.CompareAndSwap(d, removed) {
 				e.removeLocked(cur, m, events.Timeout)
+				e.unlink(m)
 				break
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -148,4 +149,76 @@ func TestSetStateRejectsBadState(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, `{"a":[1,2]}`, string(st))
 	})
+}
+
+// removeWithoutUnlink ends uuid's membership on channel as Leave does under
+// the channel's lock, and stops there: the member is removed but still in its
+// client's lists, the window between a leave's unlock and its unlink.
+func removeWithoutUnlink(t *testing.T, e *Engine, uuid, channel string) *member {
+	t.Helper()
+	ks := e.keyspace(sk, false)
+	require.NotNil(t, ks)
+	c := ks.clients.Get(uuid)
+	require.NotNil(t, c)
+	m := c.find(channel)
+	require.NotNil(t, m)
+	m.ch.lock()
+	require.NotEqual(t, int64(removed), m.deadline.Swap(removed))
+	e.removeLocked(m.ch, m, events.Leave)
+	m.ch.mu.Unlock()
+	return m
+}
+
+func TestRemovedMemberIsGoneBeforeItIsUnlinked(t *testing.T) {
+	inBubble(t, Config{}, func(t *testing.T, e *Engine) {
+		mustBeat(t, e, hb("alice", "a", "b"))
+		m := removeWithoutUnlink(t, e, "alice", "a")
+
+		where, err := e.WhereNow(sk, "alice")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"b"}, where)
+		assert.Nil(t, leave(t, e, "alice", "a"), "a removed member cannot leave again")
+		st, err := e.GetState(GetStateRequest{SubKey: sk, UUID: "alice", Channels: []string{"a", "b"}})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]json.RawMessage{"b": json.RawMessage("{}")}, st)
+
+		// A heartbeat in the window joins anew, beside the removed member.
+		assert.Equal(t, []string{"a"}, mustBeat(t, e, hb("alice", "a")).Joined)
+		c := e.keyspace(sk, false).clients.Get("alice")
+		again := c.find("a")
+		require.NotNil(t, again)
+		assert.NotSame(t, m, again)
+
+		e.unlink(m)
+		assert.Same(t, again, c.find("a"), "unlinking the old member keeps the new one")
+		assert.Nil(t, mustBeat(t, e, hb("alice", "a", "b")).Joined, "a refresh, not a join")
+		assert.Equal(t, map[string][]string{"a": {"alice"}, "b": {"alice"}}, hereNow(t, e))
+		assert.Equal(t, int64(2), e.Stats().Members)
+	})
+}
+
+func TestLastMemberUnlinkedDropsTheClient(t *testing.T) {
+	inBubble(t, Config{}, func(t *testing.T, e *Engine) {
+		mustBeat(t, e, hb("alice", "a"))
+		m := removeWithoutUnlink(t, e, "alice", "a")
+		ks := e.keyspace(sk, false)
+		assert.Equal(t, 1, ks.clients.Len(), "kept until unlinked")
+		where, err := e.WhereNow(sk, "alice")
+		require.NoError(t, err)
+		assert.Empty(t, where)
+
+		e.unlink(m)
+		assert.Zero(t, ks.clients.Len())
+		assert.Equal(t, []string{"a"}, mustBeat(t, e, hb("alice", "a")).Joined)
+	})
+}
+
+func TestChannelHotFieldsShareOneLine(t *testing.T) {
+	// The allocator aligns 128-byte objects to 128 bytes; the fields written
+	// by every join and leave must sit in the first 64.
+	var ch channel
+	assert.Equal(t, uintptr(128), unsafe.Sizeof(ch))
+	assert.LessOrEqual(t, unsafe.Offsetof(ch.state)+unsafe.Sizeof(ch.state), uintptr(64))
+	assert.Less(t, unsafe.Offsetof(ch.occupancy), uintptr(64))
+	assert.Less(t, unsafe.Offsetof(ch.members), uintptr(64))
 }

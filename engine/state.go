@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/presenced/presence/internal/index"
 )
 
 // SetStateRequest replaces the state of uuid UUID on Channels and on every
@@ -68,9 +70,9 @@ func (e *Engine) SetState(ctx context.Context, r SetStateRequest) (json.RawMessa
 		var m *member
 		if ks != nil {
 			if ch := ks.channels.Get(name); ch != nil {
-				ch.mu.Lock()
+				ch.lock()
 				locked = append(locked, ch)
-				m = findLocked(ks, r.UUID, ch)
+				m = findLocked(ks, index.NewKey(r.UUID), ch)
 			}
 		}
 		if m == nil {
@@ -111,7 +113,8 @@ func (e *Engine) GetState(r GetStateRequest) (map[string]json.RawMessage, error)
 	if ks == nil {
 		return out, nil
 	}
-	if ks.clients.Get(r.UUID) == nil {
+	key := index.NewKey(r.UUID)
+	if ks.clients.GetKey(key) == nil {
 		return out, nil
 	}
 	targets := r.Channels
@@ -124,7 +127,7 @@ func (e *Engine) GetState(r GetStateRequest) (map[string]json.RawMessage, error)
 			continue
 		}
 		ch.mu.RLock()
-		if m := findLocked(ks, r.UUID, ch); m != nil {
+		if m := findLocked(ks, key, ch); m != nil {
 			st := ch.state[m]
 			if st == nil {
 				st = json.RawMessage("{}")
@@ -138,11 +141,11 @@ func (e *Engine) GetState(r GetStateRequest) (map[string]json.RawMessage, error)
 
 // findLocked returns the member of uuid on ch, or nil. The caller holds ch.mu
 // (read or write), which makes the answer exact.
-func findLocked(ks *keyspace, uuid string, ch *channel) *member {
+func findLocked(ks *keyspace, uuid index.Key, ch *channel) *member {
 	if ch.dead {
 		return nil
 	}
-	if c := ks.clients.Get(uuid); c != nil {
+	if c := ks.clients.GetKey(uuid); c != nil {
 		return c.find(ch.name)
 	}
 	return nil
