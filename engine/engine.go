@@ -60,7 +60,9 @@ type Engine struct {
 	reserved atomic.Int64
 
 	// Striped counters: joins and leaves on different cores do not contend.
-	members, channels                           *xsync.Counter
+	// The number of members is joins less leaves and timeouts; joins, leaves,
+	// timeouts and their events are counted after the channel's lock.
+	channels                                    *xsync.Counter
 	heartbeats, joins, leaves, timeouts, events *xsync.Counter
 
 	// Channels in interval mode, flushed every Interval by the interval loop.
@@ -85,7 +87,6 @@ func New(cfg Config) (*Engine, error) {
 		cfg:        cfg,
 		bus:        events.NewBus(events.BusConfig{Now: cfg.Now}),
 		keyspaces:  index.New(func(ks *keyspace) string { return ks.name }, 16),
-		members:    xsync.NewCounter(),
 		channels:   xsync.NewCounter(),
 		heartbeats: xsync.NewCounter(),
 		joins:      xsync.NewCounter(),
@@ -165,14 +166,18 @@ func (e *Engine) Stats() Stats {
 		return true
 	})
 	bs := e.bus.Stats()
+	// Removals first: every removal counted was joined and counted before
+	// (or is being so, by a call still in flight), so members stays >= 0.
+	timeouts, leaves := e.timeouts.Value(), e.leaves.Value()
+	joins := e.joins.Value()
 	return Stats{
-		Members:         e.members.Value(),
+		Members:         max(joins-leaves-timeouts, 0),
 		Channels:        e.channels.Value(),
 		UUIDs:           uuids,
 		Heartbeats:      uint64(e.heartbeats.Value()),
-		Joins:           uint64(e.joins.Value()),
-		Leaves:          uint64(e.leaves.Value()),
-		Timeouts:        uint64(e.timeouts.Value()),
+		Joins:           uint64(joins),
+		Leaves:          uint64(leaves),
+		Timeouts:        uint64(timeouts),
 		EventsPublished: uint64(e.events.Value()),
 		EventsDropped:   bs.Dropped,
 	}
@@ -244,9 +249,14 @@ func (e *Engine) backpressure(ctx context.Context) error {
 	return nil
 }
 
-// publish sends a membership event of ch. Under ch.mu.
+// publish sends a membership event of ch and counts it. Under ch.mu.
 func (e *Engine) publish(ch *channel, a events.Action, uuid string, state json.RawMessage) {
 	e.events.Inc()
+	e.send(ch, a, uuid, state)
+}
+
+// send is publish without the count, for callers that count after the lock.
+func (e *Engine) send(ch *channel, a events.Action, uuid string, state json.RawMessage) {
 	if !e.bus.Interested(ch.ks.name, ch.name) {
 		return
 	}
@@ -262,13 +272,16 @@ func (e *Engine) publish(ch *channel, a events.Action, uuid string, state json.R
 
 // announce reports a join, leave or timeout that has just changed ch's
 // membership: as its own event in announce mode, or into the channel's deltas
-// in interval mode. Under ch.mu, after the change.
-func (e *Engine) announce(ch *channel, a events.Action, uuid string, state json.RawMessage) {
+// in interval mode. Under ch.mu, after the change. It reports whether it sent
+// the event, which the caller counts once it has released the lock (interval
+// events are counted here).
+func (e *Engine) announce(ch *channel, a events.Action, uuid string, state json.RawMessage) (sent bool) {
 	occ := len(ch.members)
 	max := e.cfg.AnnounceMax
 	switch {
 	case ch.deltas == nil && (max < 0 || occ <= max):
-		e.publish(ch, a, uuid, state)
+		e.send(ch, a, uuid, state)
+		return true
 	case ch.deltas == nil: // occupancy just went above AnnounceMax
 		ch.deltas = new(events.Deltas)
 		e.recordDelta(ch, a, uuid)
@@ -285,6 +298,7 @@ func (e *Engine) announce(ch *channel, a events.Action, uuid string, state json.
 			e.ivMu.Unlock()
 		}
 	}
+	return false
 }
 
 func (e *Engine) recordDelta(ch *channel, a events.Action, uuid string) {

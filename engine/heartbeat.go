@@ -226,7 +226,7 @@ func (e *Engine) beat(ks *keyspace, uuid index.Key, name string, deadline int64,
 			ch.mu.Unlock()
 			continue
 		}
-		m, err := e.beatLocked(ks, ch, uuid, deadline, st, hasState, budget, spare)
+		m, sent, err := e.beatLocked(ks, ch, uuid, deadline, st, hasState, budget, spare)
 		if err != nil {
 			e.dropIfEmptyLocked(ch) // created for a join that failed
 		}
@@ -238,28 +238,32 @@ func (e *Engine) beat(ks *keyspace, uuid index.Key, name string, deadline int64,
 		// the expirer, which compares the two, never takes the entry for a
 		// stale one; if m moved or left meanwhile, the entry is stale indeed.
 		e.wheel.Schedule(m, deadline)
+		e.joins.Inc()
+		if sent {
+			e.events.Inc()
+		}
 		return ch.name, nil
 	}
 }
 
 // beatLocked applies a heartbeat to ch, locked, and returns the member if the
-// uuid joined; the caller then files it in the wheel. spare, if not nil, is a
-// record for the uuid to use if it has none.
-func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid index.Key, deadline int64, st json.RawMessage, hasState bool, budget *int, spare *client) (*member, error) {
+// uuid joined; the caller then files it in the wheel and counts the join, and
+// its event if sent. spare, if not nil, is a record for the uuid to use if it
+// has none.
+func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid index.Key, deadline int64, st json.RawMessage, hasState bool, budget *int, spare *client) (m *member, sent bool, err error) {
 	if m := findLocked(ks, uuid, ch); m != nil {
 		e.refreshLocked(m, deadline)
 		if hasState {
 			e.setStateLocked(ch, m, st)
 		}
-		return nil, nil
+		return nil, false, nil
 	}
 	if *budget > 0 {
 		*budget--
 	} else if err := e.reserve(1); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 
-	var m *member
 	ks.clients.UpdateKey(uuid, func(c *client) *client {
 		switch {
 		case c != nil:
@@ -279,19 +283,17 @@ func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid index.Key, deadline 
 	ch.members = append(ch.members, m)
 	ch.occupancy.Store(int64(len(ch.members)))
 	m.slot = uint32(e.wheel.SlotFor(deadline))
-	e.members.Inc()
-	e.joins.Inc()
 	if hasState && st != nil {
 		if ch.state == nil {
 			ch.state = make(map[*member]json.RawMessage)
 		}
 		ch.state[m] = st
 	}
-	e.announce(ch, events.Join, m.c.id, ch.state[m])
+	sent = e.announce(ch, events.Join, m.c.id, ch.state[m])
 	if hasState && st != nil {
 		e.publish(ch, events.StateChange, m.c.id, st)
 	}
-	return m, nil
+	return m, sent, nil
 }
 
 // refreshLocked sets the deadline of a present member under its channel's

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/presenced/presence/events"
+	"github.com/presenced/presence/internal/index"
 	"github.com/presenced/presence/wheel"
 )
 
@@ -37,7 +38,8 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 	if ks == nil {
 		return LeaveResult{}, nil
 	}
-	c := ks.clients.Get(r.UUID)
+	key := index.NewKey(r.UUID)
+	c := ks.clients.GetKey(key)
 	if c == nil {
 		return LeaveResult{}, nil
 	}
@@ -61,12 +63,10 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 		ch := m.ch
 		ch.lock()
 		left := m.deadline.Swap(removed) != removed
-		if left {
-			e.removeLocked(ch, m, events.Leave)
-		}
+		sent := left && e.removeLocked(ch, m, events.Leave)
 		ch.mu.Unlock()
 		if left {
-			e.unlink(m)
+			e.retire(m, key, events.Leave, sent)
 			res.Left = append(res.Left, ch.name) // the engine's copy, not the caller's
 		}
 	}
@@ -74,10 +74,10 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 }
 
 // removeLocked takes m, whose deadline the caller has just swapped to removed,
-// out of ch and publishes a (a leave or a timeout) with the state m had. A
-// channel left empty is dropped. Under ch.mu. The caller then unlinks m from
-// its client, with or without the lock.
-func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) {
+// out of ch and announces a (a leave or a timeout) with the state m had; sent
+// tells whether an event of its own went out. A channel left empty is
+// dropped. Under ch.mu. The caller then retires m, with or without the lock.
+func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) (sent bool) {
 	last := len(ch.members) - 1
 	moved := ch.members[last]
 	ch.members[m.idx] = moved
@@ -91,28 +91,34 @@ func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) {
 
 	st := ch.state[m]
 	delete(ch.state, m)
-	e.members.Dec()
+	sent = e.announce(ch, a, m.c.id, st)
+	e.dropIfEmptyLocked(ch)
+	return sent
+}
+
+// retire finishes the removal of m (a leave or a timeout) that removeLocked
+// began: it counts it (and its event if sent), gives its room back to
+// MaxMembers, and takes m out of its client's memberships and the client out
+// of the index if it has none left. Until then lookups skip m (see
+// client.find), so retire needs no channel lock: a leave retires after the
+// lock, to keep the channel's critical section short. uuid is m's uuid,
+// hashed.
+func (e *Engine) retire(m *member, uuid index.Key, a events.Action, sent bool) {
+	m.ch.ks.clients.UpdateKey(uuid, func(c *client) *client {
+		if c.remove(m) {
+			return nil
+		}
+		return c
+	})
 	e.unreserve(1)
 	if a == events.Timeout {
 		e.timeouts.Inc()
 	} else {
 		e.leaves.Inc()
 	}
-	e.announce(ch, a, m.c.id, st)
-	e.dropIfEmptyLocked(ch)
-}
-
-// unlink takes m, removed, out of its client's memberships, and the client out
-// of the keyspace's index if it has none left. Until then lookups skip m (see
-// client.find), so it needs no channel lock: leaving does it after the lock,
-// to keep the channel's critical section short.
-func (e *Engine) unlink(m *member) {
-	m.ch.ks.clients.Update(m.c.id, func(c *client) *client {
-		if c.remove(m) {
-			return nil
-		}
-		return c
-	})
+	if sent {
+		e.events.Inc()
+	}
 }
 
 // dropIfEmptyLocked drops ch from its keyspace if it has no member left. Under
@@ -158,8 +164,8 @@ func (e *Engine) expire(b wheel.Batch[*member]) {
 				break
 			}
 			if m.deadline.CompareAndSwap(d, removed) {
-				e.removeLocked(cur, m, events.Timeout)
-				e.unlink(m)
+				sent := e.removeLocked(cur, m, events.Timeout)
+				e.retire(m, index.NewKey(m.c.id), events.Timeout, sent)
 				break
 			}
 		}

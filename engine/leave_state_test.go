@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/presenced/presence/events"
+	"github.com/presenced/presence/internal/index"
 )
 
 func leave(t *testing.T, e *Engine, uuid string, channels ...string) []string {
@@ -164,7 +165,7 @@ func removeWithoutUnlink(t *testing.T, e *Engine, uuid, channel string) *member 
 	require.NotNil(t, m)
 	m.ch.lock()
 	require.NotEqual(t, int64(removed), m.deadline.Swap(removed))
-	e.removeLocked(m.ch, m, events.Leave)
+	require.True(t, e.removeLocked(m.ch, m, events.Leave))
 	m.ch.mu.Unlock()
 	return m
 }
@@ -189,7 +190,7 @@ func TestRemovedMemberIsGoneBeforeItIsUnlinked(t *testing.T) {
 		require.NotNil(t, again)
 		assert.NotSame(t, m, again)
 
-		e.unlink(m)
+		e.retire(m, index.NewKey("alice"), events.Leave, true)
 		assert.Same(t, again, c.find("a"), "unlinking the old member keeps the new one")
 		assert.Nil(t, mustBeat(t, e, hb("alice", "a", "b")).Joined, "a refresh, not a join")
 		assert.Equal(t, map[string][]string{"a": {"alice"}, "b": {"alice"}}, hereNow(t, e))
@@ -207,7 +208,7 @@ func TestLastMemberUnlinkedDropsTheClient(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, where)
 
-		e.unlink(m)
+		e.retire(m, index.NewKey("alice"), events.Leave, true)
 		assert.Zero(t, ks.clients.Len())
 		assert.Equal(t, []string{"a"}, mustBeat(t, e, hb("alice", "a")).Joined)
 	})
