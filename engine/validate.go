@@ -20,15 +20,16 @@ const MaxSubKeyBytes = 256
 // channel or group may end with it.
 const PresenceSuffix = "-pnpres"
 
-// Classes of ASCII bytes for checkName.
+// Classes of bytes for checkName.
 const (
 	classControl   = 1 << iota // C0 controls and DEL
 	classSpace                 // counts as blank
 	classForbidden             // not allowed in channel and group names
+	classMultibyte             // part of a multi-byte UTF-8 sequence, or invalid
 )
 
-// asciiClass is a constant table, built once.
-var asciiClass = func() (t [utf8.RuneSelf]uint8) {
+// byteClass is a constant table, built once.
+var byteClass = func() (t [256]uint8) {
 	for c := range 0x20 {
 		t[c] = classControl
 	}
@@ -39,13 +40,32 @@ var asciiClass = func() (t [utf8.RuneSelf]uint8) {
 	for _, c := range ",:*/\\ " {
 		t[c] |= classForbidden
 	}
+	for c := utf8.RuneSelf; c < 256; c++ {
+		t[c] = classMultibyte
+	}
 	return t
 }()
 
 // checkName applies the rules shared by uuids, channels and groups (strict:
 // also the characters channel and group names may not have) and returns what
-// is wrong, or "". ASCII takes a table lookup per byte.
+// is wrong, or "". A valid ASCII name, the common case, takes one pass of a
+// table lookup per byte; anything else is looked at character by character.
 func checkName(s string, strict bool) string {
+	if len(s) <= MaxNameRunes {
+		seen, all := uint8(0), uint8(classSpace)
+		for i := 0; i < len(s); i++ {
+			cl := byteClass[s[i]]
+			seen |= cl
+			all &= cl
+		}
+		bad := uint8(classControl | classMultibyte)
+		if strict {
+			bad |= classForbidden
+		}
+		if seen&bad == 0 && all&classSpace == 0 && (!strict || !strings.HasSuffix(s, PresenceSuffix)) {
+			return ""
+		}
+	}
 	if s == "" {
 		return "is empty"
 	}
@@ -55,7 +75,7 @@ func checkName(s string, strict bool) string {
 			return fmt.Sprintf("is longer than %d characters", MaxNameRunes)
 		}
 		if c := s[i]; c < utf8.RuneSelf {
-			cl := asciiClass[c]
+			cl := byteClass[c]
 			if cl&classControl != 0 {
 				return "contains a control character"
 			}
