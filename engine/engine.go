@@ -62,8 +62,7 @@ type Engine struct {
 	// Striped counters: joins and leaves on different cores do not contend.
 	// The number of members is joins less leaves and timeouts; joins, leaves,
 	// timeouts and their events are counted after the channel's lock.
-	channels                                    *xsync.Counter
-	heartbeats, joins, leaves, timeouts, events *xsync.Counter
+	count *counters
 
 	// Channels in interval mode, flushed every Interval by the interval loop.
 	ivMu    sync.Mutex
@@ -84,17 +83,12 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		cfg:        cfg,
-		bus:        events.NewBus(events.BusConfig{Now: cfg.Now}),
-		keyspaces:  index.New(func(ks *keyspace) string { return ks.name }, 16),
-		channels:   xsync.NewCounter(),
-		heartbeats: xsync.NewCounter(),
-		joins:      xsync.NewCounter(),
-		leaves:     xsync.NewCounter(),
-		timeouts:   xsync.NewCounter(),
-		events:     xsync.NewCounter(),
-		ivChans:    make(map[*channel]struct{}),
-		stop:       make(chan struct{}),
+		cfg:       cfg,
+		bus:       events.NewBus(events.BusConfig{Now: cfg.Now}),
+		keyspaces: index.New(func(ks *keyspace) string { return ks.name }, 16),
+		count:     newCounters(),
+		ivChans:   make(map[*channel]struct{}),
+		stop:      make(chan struct{}),
 	}
 	e.wheel, err = wheel.New(wheel.Config{Tick: cfg.Tick, Workers: cfg.ExpiryWorkers}, e.expire)
 	if err != nil {
@@ -168,17 +162,17 @@ func (e *Engine) Stats() Stats {
 	bs := e.bus.Stats()
 	// Removals first: every removal counted was joined and counted before
 	// (or is being so, by a call still in flight), so members stays >= 0.
-	timeouts, leaves := e.timeouts.Value(), e.leaves.Value()
-	joins := e.joins.Value()
+	timeouts, leaves := e.count.value(cTimeouts), e.count.value(cLeaves)
+	joins := e.count.value(cJoins)
 	return Stats{
 		Members:         max(joins-leaves-timeouts, 0),
-		Channels:        e.channels.Value(),
+		Channels:        e.count.value(cChannels),
 		UUIDs:           uuids,
-		Heartbeats:      uint64(e.heartbeats.Value()),
+		Heartbeats:      uint64(e.count.value(cHeartbeats)),
 		Joins:           uint64(joins),
 		Leaves:          uint64(leaves),
 		Timeouts:        uint64(timeouts),
-		EventsPublished: uint64(e.events.Value()),
+		EventsPublished: uint64(e.count.value(cEvents)),
 		EventsDropped:   bs.Dropped,
 	}
 }
@@ -232,7 +226,7 @@ func (ks *keyspace) channelFor(e *Engine, name string) *channel {
 		return &channel{ks: ks, name: strings.Clone(name)}
 	})
 	if created {
-		e.channels.Inc()
+		e.count.add(cChannels, 1)
 	}
 	return ch
 }
@@ -251,7 +245,7 @@ func (e *Engine) backpressure(ctx context.Context) error {
 
 // publish sends a membership event of ch and counts it. Under ch.mu.
 func (e *Engine) publish(ch *channel, a events.Action, uuid string, state json.RawMessage) {
-	e.events.Inc()
+	e.count.add(cEvents, 1)
 	e.send(ch, a, uuid, state)
 }
 
@@ -316,7 +310,7 @@ func (e *Engine) publishInterval(ch *channel) {
 		Occupancy: len(ch.members),
 	}
 	ch.deltas.Take(&ev)
-	e.events.Inc()
+	e.count.add(cEvents, 1)
 	if e.bus.Interested(ch.ks.name, ch.name) {
 		e.bus.Publish(&ev)
 	}

@@ -71,7 +71,7 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	}
 	timeout := e.cfg.clampTimeout(r.Timeout)
 	res := HeartbeatResult{Timeout: timeout}
-	e.heartbeats.Inc()
+	e.count.add(cHeartbeats, 1)
 
 	ks := e.keyspace(r.SubKey, true)
 	targets := r.Channels
@@ -238,10 +238,7 @@ func (e *Engine) beat(ks *keyspace, uuid index.Key, name string, deadline int64,
 		// the expirer, which compares the two, never takes the entry for a
 		// stale one; if m moved or left meanwhile, the entry is stale indeed.
 		e.wheel.Schedule(m, deadline)
-		e.joins.Inc()
-		if sent {
-			e.events.Inc()
-		}
+		e.count.add2(cJoins, 1, cEvents, b2i(sent))
 		return ch.name, nil
 	}
 }

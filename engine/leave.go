@@ -111,14 +111,11 @@ func (e *Engine) retire(m *member, uuid index.Key, a events.Action, sent bool) {
 		return c
 	})
 	e.unreserve(1)
+	c := cLeaves
 	if a == events.Timeout {
-		e.timeouts.Inc()
-	} else {
-		e.leaves.Inc()
+		c = cTimeouts
 	}
-	if sent {
-		e.events.Inc()
-	}
+	e.count.add2(c, 1, cEvents, b2i(sent))
 }
 
 // dropIfEmptyLocked drops ch from its keyspace if it has no member left. Under
@@ -130,7 +127,7 @@ func (e *Engine) dropIfEmptyLocked(ch *channel) {
 		ch.state = nil
 		// ch.deltas is nil: at occupancy 0, announce has left interval mode.
 		ch.ks.channels.DeleteIf(ch.name, ch)
-		e.channels.Dec()
+		e.count.add(cChannels, -1)
 	}
 }
 
