@@ -43,14 +43,19 @@ var (
 	stripeNext   atomic.Int64
 )
 
-// newCounters returns counters with four stripes per P, rounded up to a power
-// of two.
+// newCounters returns counters with stripesPerEngine stripes.
 func newCounters() *counters {
+	n := stripesPerEngine()
+	return &counters{stripes: make([]stripe, n), mask: n - 1}
+}
+
+// stripesPerEngine is four stripes per P, rounded up to a power of two.
+func stripesPerEngine() int {
 	n := 1
 	for n < 4*runtime.GOMAXPROCS(0) {
 		n *= 2
 	}
-	return &counters{stripes: make([]stripe, n), mask: n - 1}
+	return n
 }
 
 // add adds d to counter c.
@@ -98,3 +103,60 @@ func b2i(b bool) int64 {
 	}
 	return 0
 }
+
+// pins counts the calls that are adding to a keyspace, striped like counters,
+// so that joins on different cores share no line. Together with sealed, it
+// lets the sweep drop an empty keyspace without a lock on the join path: a
+// call adds one to its stripe and then checks sealed; the sweep sets sealed
+// and then sums the stripes. Of two that race, at least one sees the other.
+type pins struct {
+	stripes []pinStripe
+	mask    int
+	sealed  atomic.Bool
+}
+
+type pinStripe struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+func newPins() pins {
+	n := stripesPerEngine()
+	return pins{stripes: make([]pinStripe, n), mask: n - 1}
+}
+
+// pin registers a call that will add to the keyspace and returns the token
+// to unpin it with, or false if the keyspace is sealed.
+func (p *pins) pin() (*stripeToken, bool) {
+	t := takeToken()
+	s := &p.stripes[t.i&p.mask]
+	s.n.Add(1)
+	if p.sealed.Load() {
+		s.n.Add(-1)
+		stripeTokens.Put(t)
+		return nil, false
+	}
+	return t, true
+}
+
+// unpin ends the call pin registered.
+func (p *pins) unpin(t *stripeToken) {
+	p.stripes[t.i&p.mask].n.Add(-1)
+	stripeTokens.Put(t)
+}
+
+// seal stops pins from succeeding and reports true if no call holds one; if
+// some call does, it takes the seal back and reports false.
+func (p *pins) seal() bool {
+	p.sealed.Store(true)
+	for i := range p.stripes {
+		if p.stripes[i].n.Load() != 0 {
+			p.sealed.Store(false)
+			return false
+		}
+	}
+	return true
+}
+
+// unseal lets pins succeed again.
+func (p *pins) unseal() { p.sealed.Store(false) }

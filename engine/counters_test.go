@@ -2,10 +2,12 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCountersSumConcurrentAdds(t *testing.T) {
@@ -40,4 +42,55 @@ func TestCountersAddDoesNotAllocate(t *testing.T) {
 		cs.add(cHeartbeats, 1)
 		cs.add2(cJoins, 1, cEvents, 1)
 	}))
+}
+
+func TestPinsAndSeal(t *testing.T) {
+	p := newPins()
+	tok, ok := p.pin()
+	require.True(t, ok)
+	assert.False(t, p.seal(), "a pinned keyspace cannot be sealed")
+	assert.False(t, p.sealed.Load(), "a failed seal is taken back")
+	p.unpin(tok)
+
+	require.True(t, p.seal())
+	_, ok = p.pin()
+	assert.False(t, ok, "a sealed keyspace cannot be pinned")
+	p.unseal()
+	tok, ok = p.pin()
+	require.True(t, ok)
+	p.unpin(tok)
+}
+
+func TestSealNeverOverlapsAPin(t *testing.T) {
+	p := newPins()
+	var inside atomic.Int64 // pins held, as the callers see them
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if tok, ok := p.pin(); ok {
+					inside.Add(1)
+					inside.Add(-1)
+					p.unpin(tok)
+				}
+			}
+		})
+	}
+	sealed := 0
+	for range 20000 {
+		if p.seal() {
+			sealed++
+			assert.Zero(t, inside.Load(), "sealed while a pin was held")
+			p.unseal()
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("sealed %d times", sealed)
 }

@@ -35,11 +35,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/puzpuzpuz/xsync/v3"
 
 	"github.com/presenced/presence/events"
 	"github.com/presenced/presence/internal/index"
@@ -187,30 +186,29 @@ func (e *Engine) keyspace(subKey string, create bool) *keyspace {
 	return ks
 }
 
-// liveKeyspace returns the keyspace of subKey, created if need be, read-locked
-// against the sweep: the caller may add to it, and must RUnlock it with the
+// liveKeyspace returns the keyspace of subKey, created if need be, pinned
+// against the sweep: the caller may add to it, and must unpin it with the
 // token.
-func (e *Engine) liveKeyspace(subKey string) (*keyspace, *xsync.RToken) {
+func (e *Engine) liveKeyspace(subKey string) (*keyspace, *stripeToken) {
 	for {
 		ks := e.keyspace(subKey, true)
-		tok := ks.mu.RLock()
-		if !ks.dead {
+		if tok, ok := ks.pins.pin(); ok {
 			return ks, tok
 		}
-		ks.mu.RUnlock(tok)
+		runtime.Gosched() // the sweep is dropping it, or finding it in use
 	}
 }
 
 // sweep drops the keyspaces that hold nothing. It runs on the interval loop.
 func (e *Engine) sweep() {
 	e.keyspaces.Range(func(ks *keyspace) bool {
-		if ks.empty() {
-			ks.mu.Lock()
+		if ks.empty() && ks.pins.seal() {
+			// Sealed with no pin held: nothing can be added any more.
 			if ks.empty() {
-				ks.dead = true
 				e.keyspaces.DeleteIf(ks.name, ks)
+			} else {
+				ks.pins.unseal()
 			}
-			ks.mu.Unlock()
 		}
 		return true
 	})

@@ -103,7 +103,7 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 		return HeartbeatResult{}, err
 	}
 	ks, tok := e.liveKeyspace(r.SubKey)
-	defer ks.mu.RUnlock(tok)
+	defer ks.pins.unpin(tok)
 	for _, name := range targets {
 		st, hasState := states[name]
 		if !hasState && via != nil {

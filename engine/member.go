@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/puzpuzpuz/xsync/v3"
-
 	"github.com/presenced/presence/events"
 	"github.com/presenced/presence/internal/index"
 )
@@ -28,16 +26,15 @@ const removed = math.MinInt64
 //
 // A keyspace left with no uuid, channel or group is dropped by the engine's
 // sweep, so that sub keys come and go without leaking memory. Paths that add
-// to a keyspace hold mu for reading and retry with a fresh keyspace if they
-// find it dead; the sweep holds it for writing.
+// to a keyspace pin it, and retry with a fresh keyspace if it is sealed; the
+// sweep seals it only while nothing pins it.
 type keyspace struct {
 	name     string
 	channels *index.Table[channel]
 	clients  *index.Table[client]
 	groups   *index.Table[chanGroup]
 
-	mu   *xsync.RBMutex // reader-biased: joins on different cores do not contend
-	dead bool           // under mu
+	pins pins
 }
 
 func newKeyspace(name string) *keyspace {
@@ -46,7 +43,7 @@ func newKeyspace(name string) *keyspace {
 		channels: index.New(func(ch *channel) string { return ch.name }, 64),
 		clients:  index.New(func(c *client) string { return c.id }, 64),
 		groups:   index.New(func(g *chanGroup) string { return g.name }, 8),
-		mu:       xsync.NewRBMutex(),
+		pins:     newPins(),
 	}
 }
 
