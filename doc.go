@@ -78,7 +78,7 @@
 // lock-free lookup of the uuid and one compare-and-swap of the deadline. It
 // does not touch the expiry wheel, which files each member in a coarse slot
 // and looks at it again only when that slot comes due. Timers run per
-// non-empty slot, never one per member. Memberships cost about 100 bytes
+// non-empty slot, never one per member. Memberships cost about 115 bytes
 // each besides the uuid and channel strings, which are stored once. Here Now
 // occupancy is O(1). BENCHMARKS.md has the figures, measured beside naive
 // designs.

@@ -28,7 +28,10 @@
 //     from GOMAXPROCS goroutines; members=N on one channel, and shape=CxM
 //     (C channels of M members) with per-call=1 or 5 channels per heartbeat.
 //   - BenchmarkJoin, BenchmarkLeave, BenchmarkChurn (90% refresh, 5% join,
-//     5% leave) on a channel of N members.
+//     5% leave) on a channel of N members. Join and Leave run in rounds of
+//     at most N/10 fresh uuids whose untimed half (the leaves after a round
+//     of joins, the joins before a round of leaves) keeps the channel
+//     between N and 1.1 N members whatever b.N is.
 //   - BenchmarkMemory: heap-B/member after a full GC, the uuid and channel
 //     name strings reported apart (uuid-B/member, chan-B/member), and
 //     objects/member.
