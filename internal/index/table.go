@@ -21,7 +21,8 @@ import (
 const minSlots = 8
 
 // Table maps string keys to *V. The key of a value is derived from the value by
-// the keyOf function given to New, so that a slot holds only a pointer.
+// the keyOf function given to New, so that a slot holds no copy of the key,
+// only a pointer and the key's hash.
 //
 // A Table is safe for concurrent use. Get takes no lock; Update locks the shard of
 // its key. A Table must not be copied after first use.
