@@ -151,7 +151,9 @@ type Stats struct {
 	EventsDropped   uint64
 }
 
-// Stats returns the engine's counters. It takes no lock.
+// Stats returns the engine's counters. It takes no lock: while calls are in
+// flight the figures may be off by those calls; once they return, they are
+// exact.
 func (e *Engine) Stats() Stats {
 	var uuids int64
 	e.keyspaces.Range(func(ks *keyspace) bool {
@@ -159,8 +161,10 @@ func (e *Engine) Stats() Stats {
 		return true
 	})
 	bs := e.bus.Stats()
-	// Removals first: every removal counted was joined and counted before
-	// (or is being so, by a call still in flight), so members stays >= 0.
+	// Members is derived. Removals are read first, so that joins counted
+	// meanwhile can only raise it; joins and removals are both counted after
+	// their channel's lock, so a leave racing a join may be counted first,
+	// and the figure is clamped at 0. At rest it is exact.
 	timeouts, leaves := e.count.value(cTimeouts), e.count.value(cLeaves)
 	joins := e.count.value(cJoins)
 	return Stats{
