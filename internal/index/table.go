@@ -46,20 +46,24 @@ type shard[V any] struct {
 
 // slots is an open-addressed table with linear probing. Once published it is
 // only written under its shard's lock, slot by slot, and it always keeps at
-// least a quarter of its slots nil, so that probes end.
+// least a quarter of its slots nil, so that probes end. An insert reuses the
+// first tombstone on its key's probe sequence, so that churn on a stable
+// number of keys does not fill the table with tombstones and rebuild it.
 type slots[V any] struct {
 	mask uint64
 	s    []slot[V]
 }
 
-// slot holds a value and the hash of its key. A slot goes from nil to a value
-// once: h is written before p is published, and never again (a value replaced
-// by another under the same key keeps the hash; a removed one becomes the
-// tombstone, whose hash is never read). So a reader that loads a non-nil p may
-// read h without a lock.
+// slot holds a value and the hash of its key. A writer stores h before it
+// publishes p; a value replaced by another under the same key keeps the hash,
+// a removed one becomes the tombstone, and a tombstone may take a new value
+// with a new hash. So a reader that loads a value and then its hash sees that
+// value's hash or, if the slot was reused meanwhile, a later one: then it
+// skips a value that was removed anyway, or compares the value's key and
+// finds it is not the one it looks for.
 type slot[V any] struct {
 	p atomic.Pointer[V]
-	h uint64
+	h atomic.Uint64
 }
 
 // New returns an empty Table whose values are keyed by keyOf, which must be a
@@ -125,7 +129,7 @@ func (t *Table[V]) GetKey(k Key) *V {
 		if p == nil {
 			return nil
 		}
-		if s.h == h && p != t.tomb && t.keyOf(p) == key {
+		if p != t.tomb && s.h.Load() == h && t.keyOf(p) == key {
 			return p
 		}
 	}
@@ -147,6 +151,7 @@ func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
 	tab := sh.tab.Load()
 	var at uint64 // slot of the existing value
 	var old *V
+	free := int64(-1) // the first tombstone on the probe sequence
 	if tab != nil {
 		for i := h & tab.mask; ; i = (i + 1) & tab.mask {
 			s := &tab.s[i]
@@ -154,7 +159,13 @@ func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
 			if p == nil {
 				break
 			}
-			if s.h == h && p != t.tomb && t.keyOf(p) == key {
+			if p == t.tomb {
+				if free < 0 {
+					free = int64(i)
+				}
+				continue
+			}
+			if s.h.Load() == h && t.keyOf(p) == key {
 				old, at = p, i
 				break
 			}
@@ -173,6 +184,14 @@ func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
 			sh.tab.Store(nil)
 			sh.used = 0
 		}
+	case v != nil && free >= 0:
+		// The key is on no slot of its probe sequence: its first tombstone
+		// takes it, and the count of used slots stays as it was.
+		s := &tab.s[free]
+		s.h.Store(h) // before p: see slot
+		s.p.Store(v)
+		sh.live++
+		sh.n.Add(1)
 	case v != nil:
 		if tab == nil || (sh.used+1)*4 > len(tab.s)*3 {
 			tab = t.rebuild(sh, tab, sh.live+1)
@@ -189,7 +208,7 @@ func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
 func (t *Table[V]) insert(tab *slots[V], h uint64, v *V) {
 	for i := h & tab.mask; ; i = (i + 1) & tab.mask {
 		if s := &tab.s[i]; s.p.Load() == nil {
-			s.h = h // before p: see slot
+			s.h.Store(h) // before p: see slot
 			s.p.Store(v)
 			return
 		}
@@ -207,7 +226,7 @@ func (t *Table[V]) rebuild(sh *shard[V], old *slots[V], want int) *slots[V] {
 	if old != nil {
 		for i := range old.s {
 			if p := old.s[i].p.Load(); p != nil && p != t.tomb {
-				t.insert(tab, old.s[i].h, p)
+				t.insert(tab, old.s[i].h.Load(), p)
 			}
 		}
 	}

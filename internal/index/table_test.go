@@ -84,6 +84,72 @@ func TestTableChurnReclaimsTombstones(t *testing.T) {
 	}
 }
 
+// A key inserted again after its removal takes its own tombstone back: the
+// shard's count of used slots does not grow, so churn on the same keys never
+// rebuilds the table.
+func TestTableInsertReusesTombstone(t *testing.T) {
+	tab := New(func(it *item) string { return it.key }, 1)
+	for i := range 100 {
+		put(tab, &item{key: strconv.Itoa(i)})
+	}
+	sh := &tab.shards[0]
+	used, slots := sh.used, sh.tab.Load()
+	for round := range 1000 {
+		k := strconv.Itoa(round % 100)
+		del(tab, k)
+		require.Nil(t, tab.Get(k))
+		put(tab, &item{key: k, n: round})
+		require.Equal(t, round, tab.Get(k).n)
+	}
+	assert.Equal(t, used, sh.used, "no slot used beyond the first 100")
+	assert.Same(t, slots, sh.tab.Load(), "no rebuild")
+	assert.Equal(t, 100, tab.Len())
+}
+
+// Readers of keys that stay find them every time while writers churn other
+// keys of the same shards through tombstones that inserts reuse.
+func TestTableReadersDuringTombstoneReuse(t *testing.T) {
+	tab := New(func(it *item) string { return it.key }, 2)
+	const stable = 500
+	for i := range stable {
+		put(tab, &item{key: "s" + strconv.Itoa(i), n: i})
+	}
+	stop := make(chan struct{})
+	var writers sync.WaitGroup
+	for w := range 2 {
+		writers.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := "c" + strconv.Itoa(w) + "/" + strconv.Itoa(i%300)
+				put(tab, &item{key: k})
+				del(tab, k)
+			}
+		})
+	}
+	errs := make(chan string, 1)
+	for range 200 {
+		for i := range stable {
+			if it := tab.Get("s" + strconv.Itoa(i)); it == nil || it.n != i {
+				select {
+				case errs <- "lost s" + strconv.Itoa(i):
+				default:
+				}
+			}
+		}
+	}
+	close(stop)
+	writers.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	assert.Equal(t, stable, tab.Len())
+}
+
 func TestTableConcurrent(t *testing.T) {
 	tab := newTable()
 	const workers, keys = 8, 2000
