@@ -44,6 +44,34 @@ func TestValidateNames(t *testing.T) {
 	}
 }
 
+// Every byte value at every position of names of the lengths around the
+// word size of the fast path, and of the longest: checkName agrees with the
+// reference. Names of spaces with one byte changed cover blank names, and
+// ones with a presence suffix cover the suffix at each length.
+func TestCheckNameEveryByteEveryPosition(t *testing.T) {
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 23, 24, 36, MaxNameRunes} {
+		for _, fill := range []string{"a", " "} {
+			for pos := range n {
+				for b := range 256 {
+					buf := []byte(strings.Repeat(fill, n))
+					buf[pos] = byte(b)
+					name := string(buf)
+					for _, strict := range []bool{false, true} {
+						if (checkName(name, strict) == "") != referenceCheck(name, strict) {
+							t.Fatalf("checkName(%q, %v) = %q, reference disagrees", name, strict, checkName(name, strict))
+						}
+					}
+				}
+			}
+		}
+		if n >= len(PresenceSuffix) {
+			name := strings.Repeat("a", n-len(PresenceSuffix)) + PresenceSuffix
+			assert.NotEmpty(t, checkName(name, true), "%q", name)
+			assert.Empty(t, checkName(name, false), "%q", name)
+		}
+	}
+}
+
 // referenceCheck is checkName written the slow, obvious way.
 func referenceCheck(s string, strict bool) bool {
 	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxNameRunes {
