@@ -192,13 +192,18 @@ func (e *Engine) keyspace(subKey string, create bool) *keyspace {
 
 // liveKeyspace returns the keyspace of subKey, created if need be, pinned
 // against the sweep: the caller may add to it, and must unpin it with the
-// token.
-func (e *Engine) liveKeyspace(subKey string) (*keyspace, *stripeToken) {
+// token. ks, if not nil, is the keyspace of subKey as the caller looked it up
+// earlier: it is returned if it can still be pinned, which a keyspace the
+// sweep has dropped cannot (it stays sealed).
+func (e *Engine) liveKeyspace(subKey string, ks *keyspace) (*keyspace, *stripeToken) {
 	for {
-		ks := e.keyspace(subKey, true)
+		if ks == nil {
+			ks = e.keyspace(subKey, true)
+		}
 		if tok, ok := ks.pins.pin(); ok {
 			return ks, tok
 		}
+		ks = nil
 		runtime.Gosched() // the sweep is dropping it, or finding it in use
 	}
 }

@@ -13,7 +13,7 @@ func (e *Engine) AddChannelsToGroup(subKey, group string, channels ...string) er
 	if err := e.validateGroupCall(subKey, group, channels); err != nil {
 		return err
 	}
-	ks, tok := e.liveKeyspace(subKey)
+	ks, tok := e.liveKeyspace(subKey, nil)
 	defer ks.pins.unpin(tok)
 	for {
 		g, _ := ks.groups.GetOrCreate(group, func() *chanGroup {

@@ -97,12 +97,24 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	if err := e.reserve(absent); err != nil {
 		return HeartbeatResult{}, err
 	}
-	budget := absent
-	defer func() { e.unreserve(budget) }()
 	if err := e.backpressure(ctx); err != nil {
+		e.unreserve(absent)
 		return HeartbeatResult{}, err
 	}
-	ks, tok := e.liveKeyspace(r.SubKey)
+	err := e.beatAll(ks, r.SubKey, key, targets, via, states, deadline, absent, &res)
+	return res, err
+}
+
+// beatAll is Heartbeat's locked path: it applies the heartbeat to each target
+// under the target's lock and appends the channels joined to res.Joined. ks is
+// the keyspace the caller looked up; budget is the number of joins reserved
+// against MaxMembers, and what the joins do not use is given back.
+//
+// It is a function of its own, with few returns, so that its defers are
+// open-coded: in Heartbeat they cost a deferred call record on every join.
+func (e *Engine) beatAll(ks *keyspace, subKey string, key index.Key, targets []string, via map[string]string, states map[string]json.RawMessage, deadline int64, budget int, res *HeartbeatResult) error {
+	defer func() { e.unreserve(budget) }()
+	ks, tok := e.liveKeyspace(subKey, ks)
 	defer ks.pins.unpin(tok)
 	for _, name := range targets {
 		st, hasState := states[name]
@@ -111,13 +123,13 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 		}
 		joined, err := e.beat(ks, key, name, deadline, st, hasState, &budget)
 		if err != nil {
-			return res, err
+			return err
 		}
 		if joined != "" {
 			res.Joined = append(res.Joined, joined)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // validateCall checks the fields common to heartbeat, leave and state calls.
