@@ -180,8 +180,18 @@ func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
 		sh.live--
 		sh.n.Add(-1)
 		if sh.live == 0 {
-			// An empty shard gives its memory back at once.
-			sh.tab.Store(nil)
+			// An empty shard gives a grown table back at once, and keeps a
+			// table of the smallest size, emptied in place, so that a key
+			// coming and going alone in its shard allocates nothing. Readers
+			// of an empty shard find nothing whether they see the tombstones
+			// or the nils.
+			if len(tab.s) > minSlots {
+				sh.tab.Store(nil)
+			} else {
+				for i := range tab.s {
+					tab.s[i].p.Store(nil)
+				}
+			}
 			sh.used = 0
 		}
 	case v != nil && free >= 0:

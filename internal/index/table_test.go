@@ -80,8 +80,24 @@ func TestTableChurnReclaimsTombstones(t *testing.T) {
 	}
 	assert.Equal(t, 0, tab.Len())
 	for i := range tab.shards {
-		assert.Nil(t, tab.shards[i].tab.Load(), "empty shard %d keeps its slots", i)
+		if s := tab.shards[i].tab.Load(); s != nil {
+			assert.Len(t, s.s, minSlots, "empty shard %d keeps a grown table", i)
+		}
 	}
+}
+
+// A key that comes and goes alone in its shard reuses the shard's smallest
+// table: no allocation.
+func TestTableLoneKeyDoesNotAllocate(t *testing.T) {
+	tab := New(func(it *item) string { return it.key }, 1)
+	it := &item{key: "alone"}
+	allocs := testing.AllocsPerRun(100, func() {
+		put(tab, it)
+		del(tab, "alone")
+	})
+	assert.Zero(t, allocs)
+	assert.Zero(t, tab.Len())
+	assert.Nil(t, tab.Get("alone"))
 }
 
 // A key inserted again after its removal takes its own tombstone back: the
