@@ -68,6 +68,13 @@ func (cs *counters) add(c counter, d int64) {
 // add2 adds da to counter a and db to counter b (nothing where zero).
 func (cs *counters) add2(a counter, da int64, b counter, db int64) {
 	t := takeToken()
+	cs.addWith(t, a, da, b, db)
+	stripeTokens.Put(t)
+}
+
+// addWith is add2 on the stripe of a token the caller holds already (one of
+// pins.pin), which saves taking one.
+func (cs *counters) addWith(t *stripeToken, a counter, da int64, b counter, db int64) {
 	s := &cs.stripes[t.i&cs.mask]
 	if da != 0 {
 		s.n[a].Add(da)
@@ -75,7 +82,6 @@ func (cs *counters) add2(a counter, da int64, b counter, db int64) {
 	if db != 0 {
 		s.n[b].Add(db)
 	}
-	stripeTokens.Put(t)
 }
 
 func takeToken() *stripeToken {

@@ -230,7 +230,7 @@ func (e *Engine) sweep() {
 // slices of a request's buffer, are never retained, and do not escape.
 func (ks *keyspace) channelFor(e *Engine, name string) *channel {
 	ch, created := ks.channels.GetOrCreate(name, func() *channel {
-		return &channel{ks: ks, name: strings.Clone(name)}
+		return newChannel(ks, strings.Clone(name))
 	})
 	if created {
 		e.count.add(cChannels, 1)

@@ -33,7 +33,9 @@ type HeartbeatRequest struct {
 type HeartbeatResult struct {
 	// Joined lists the channels on which the uuid was not present and joined
 	// with this heartbeat, in the order of the call; nil when it only
-	// refreshed.
+	// refreshed. The names are the engine's copies, and a list of one channel
+	// is shared by every result that names that channel alone, so that a join
+	// does not allocate for it: treat Joined as read-only.
 	Joined []string
 	// Timeout is the presence timeout in force after clamping.
 	Timeout time.Duration
@@ -71,7 +73,6 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	}
 	timeout := e.cfg.clampTimeout(r.Timeout)
 	res := HeartbeatResult{Timeout: timeout}
-	e.count.add(cHeartbeats, 1)
 
 	ks := e.keyspace(r.SubKey, true)
 	targets := r.Channels
@@ -84,6 +85,7 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	key := index.NewKey(r.UUID) // hashed once for every lookup of the call
 	c := ks.clients.GetKey(key)
 	if states == nil && e.refreshAll(c, targets, deadline) {
+		e.count.add(cHeartbeats, 1)
 		return res, nil
 	}
 
@@ -94,39 +96,47 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 			absent++
 		}
 	}
-	if err := e.reserve(absent); err != nil {
-		return HeartbeatResult{}, err
+	if err := e.beatAll(ctx, ks, r.SubKey, key, targets, via, states, deadline, absent, &res); err != nil {
+		return res, err
 	}
-	if err := e.backpressure(ctx); err != nil {
-		e.unreserve(absent)
-		return HeartbeatResult{}, err
-	}
-	err := e.beatAll(ks, r.SubKey, key, targets, via, states, deadline, absent, &res)
-	return res, err
+	return res, nil
 }
 
-// beatAll is Heartbeat's locked path: it applies the heartbeat to each target
-// under the target's lock and appends the channels joined to res.Joined. ks is
-// the keyspace the caller looked up; budget is the number of joins reserved
-// against MaxMembers, and what the joins do not use is given back.
+// beatAll is Heartbeat's locked path: it counts the heartbeat, reserves room
+// for absent joins against MaxMembers, waits for lagging subscribers, then
+// applies the heartbeat to each target under the target's lock and appends
+// the channels joined to res.Joined. ks is the keyspace the caller looked up.
+// It pins the keyspace for the whole call, the wait included, and counts on
+// the pin's stripe. If the reservation or the wait fails, nothing is applied
+// and *res is zeroed.
 //
 // It is a function of its own, with few returns, so that its defers are
 // open-coded: in Heartbeat they cost a deferred call record on every join.
-func (e *Engine) beatAll(ks *keyspace, subKey string, key index.Key, targets []string, via map[string]string, states map[string]json.RawMessage, deadline int64, budget int, res *HeartbeatResult) error {
-	defer func() { e.unreserve(budget) }()
+func (e *Engine) beatAll(ctx context.Context, ks *keyspace, subKey string, key index.Key, targets []string, via map[string]string, states map[string]json.RawMessage, deadline int64, absent int, res *HeartbeatResult) error {
 	ks, tok := e.liveKeyspace(subKey, ks)
 	defer ks.pins.unpin(tok)
+	e.count.addWith(tok, cHeartbeats, 1, cJoins, 0)
+	if err := e.reserve(absent); err != nil {
+		*res = HeartbeatResult{}
+		return err
+	}
+	budget := absent
+	defer func() { e.unreserve(budget) }()
+	if err := e.backpressure(ctx); err != nil {
+		*res = HeartbeatResult{}
+		return err
+	}
 	for _, name := range targets {
 		st, hasState := states[name]
 		if !hasState && via != nil {
 			st, hasState = states[via[name]]
 		}
-		joined, err := e.beat(ks, key, name, deadline, st, hasState, &budget)
+		ch, err := e.beat(ks, tok, key, name, deadline, st, hasState, &budget)
 		if err != nil {
 			return err
 		}
-		if joined != "" {
-			res.Joined = append(res.Joined, joined)
+		if ch != nil {
+			res.Joined = ch.appendName(res.Joined)
 		}
 	}
 	return nil
@@ -221,9 +231,10 @@ func refresh(m *member, deadline, slack int64) bool {
 }
 
 // beat applies a heartbeat to one channel under the channel's lock and returns
-// the channel's name if the uuid joined, "" if it was present. budget is the
-// number of joins reserved against MaxMembers that the call has not used yet.
-func (e *Engine) beat(ks *keyspace, uuid index.Key, name string, deadline int64, st json.RawMessage, hasState bool, budget *int) (string, error) {
+// the channel if the uuid joined, nil if it was present. tok is the caller's
+// pin of ks, on whose stripe the join is counted. budget is the number of
+// joins reserved against MaxMembers that the call has not used yet.
+func (e *Engine) beat(ks *keyspace, tok *stripeToken, uuid index.Key, name string, deadline int64, st json.RawMessage, hasState bool, budget *int) (*channel, error) {
 	// Work that needs no lock is done before taking the channel's: a new
 	// uuid's record is allocated ahead (and dropped if another heartbeat
 	// created it meanwhile), and a joined member is filed in the wheel after.
@@ -244,14 +255,14 @@ func (e *Engine) beat(ks *keyspace, uuid index.Key, name string, deadline int64,
 		}
 		ch.mu.Unlock()
 		if m == nil {
-			return "", err
+			return nil, err
 		}
 		// m.slot was set under the lock to the slot this files m in, so that
 		// the expirer, which compares the two, never takes the entry for a
 		// stale one; if m moved or left meanwhile, the entry is stale indeed.
 		e.wheel.Schedule(m, deadline)
-		e.count.add2(cJoins, 1, cEvents, b2i(sent))
-		return ch.name, nil
+		e.count.addWith(tok, cJoins, 1, cEvents, b2i(sent))
+		return ch, nil
 	}
 }
 

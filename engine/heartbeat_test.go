@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -185,6 +186,53 @@ func TestHeartbeatOfPresentMemberDoesNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 	assert.Equal(t, 6, e.wheel.Len(), "refreshes filed nothing in the wheel")
+}
+
+// A join of one channel allocates the uuid's record and nothing else, and a
+// leave allocates nothing: their one-channel results are shared lists.
+func TestJoinAndLeaveOfOneChannelAllocateOnlyTheUUID(t *testing.T) {
+	e := newEngine(t, Config{})
+	mustBeat(t, e, hb("resident", "lobby")) // the channel outlives the cycles
+	uuid := "visitor"
+	var joins, leaves float64
+	for range 3 { // warm the channel's member list and the wheel's slot
+		joins = testing.AllocsPerRun(1000, func() {
+			if res, err := e.Heartbeat(ctx, HeartbeatRequest{SubKey: sk, UUID: uuid, Channels: []string{"lobby"}}); err != nil || len(res.Joined) != 1 {
+				panic(fmt.Sprint(res, err))
+			}
+			if res, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: uuid, Channels: []string{"lobby"}}); err != nil || len(res.Left) != 1 {
+				panic(fmt.Sprint(res, err))
+			}
+		})
+		leaves = testing.AllocsPerRun(1000, func() {
+			if _, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "nobody", Channels: []string{"lobby"}}); err != nil {
+				panic(err)
+			}
+		})
+	}
+	assert.Equal(t, 1.0, joins, "a join and a leave: the uuid's record only")
+	assert.Zero(t, leaves)
+}
+
+// The list a one-channel call returns is shared, but a call that changes
+// several channels gets a list of its own: it never writes into a shared one.
+func TestSharedResultListsStayIntact(t *testing.T) {
+	e := newEngine(t, Config{})
+	one := mustBeat(t, e, hb("a", "x"))
+	both := mustBeat(t, e, hb("b", "x", "y"))
+	again := mustBeat(t, e, hb("c", "x"))
+	assert.Equal(t, []string{"x"}, one.Joined)
+	assert.Equal(t, []string{"x", "y"}, both.Joined)
+	assert.Equal(t, []string{"x"}, again.Joined)
+	assert.Equal(t, 1, cap(one.Joined), "no room for an append to write into")
+
+	left, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "b", Channels: []string{"x", "y"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"x", "y"}, left.Left)
+	left, err = e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "a", Channels: []string{"x"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"x"}, left.Left)
+	assert.Equal(t, []string{"x"}, one.Joined)
 }
 
 func TestHeartbeatRefreshDoesNotTouchTheWheel(t *testing.T) {

@@ -20,7 +20,10 @@ type LeaveRequest struct {
 // LeaveResult tells what a leave did.
 type LeaveResult struct {
 	// Left lists the channels the uuid was on and left, in the order of the
-	// call; channels it was not on are left out.
+	// call; channels it was not on are left out. The names are the engine's
+	// copies, and a list of one channel is shared by every result that names
+	// that channel alone, so that a leave does not allocate: treat Left as
+	// read-only.
 	Left []string
 }
 
@@ -67,7 +70,7 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 		ch.mu.Unlock()
 		if left {
 			e.retire(m, key, events.Leave, sent)
-			res.Left = append(res.Left, ch.name) // the engine's copy, not the caller's
+			res.Left = ch.appendName(res.Left)
 		}
 	}
 	return res, nil

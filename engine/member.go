@@ -69,7 +69,28 @@ type channel struct {
 	dead   bool           // removed from ks.channels; under mu
 	ks     *keyspace
 	name   string
-	_      [24]byte
+	// alone is name as a list of one, shared by the results of calls that
+	// joined or left this channel only (see appendName). Set at creation.
+	alone [1]string
+	_     [8]byte
+}
+
+// newChannel returns an empty channel of ks named name, which it keeps.
+func newChannel(ks *keyspace, name string) *channel {
+	ch := &channel{ks: ks, name: name}
+	ch.alone[0] = name
+	return ch
+}
+
+// appendName appends ch's name to list, a result's list of channels: the
+// first name is ch.alone, with no room to append in place, so that a call
+// that changed one channel allocates no list and a call that changed more
+// copies it before it appends.
+func (ch *channel) appendName(list []string) []string {
+	if list == nil {
+		return ch.alone[:1:1]
+	}
+	return append(list, ch.name)
 }
 
 // lock takes ch.mu for writing.
