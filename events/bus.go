@@ -33,8 +33,10 @@ const DefaultBuffer = 1024
 type Policy int
 
 const (
-	// DropOldest drops the oldest buffered event to make room, counts it
-	// exactly and marks the gap on the next delivered event (Event.Dropped).
+	// DropOldest drops the oldest event of the buffer behind the Events
+	// channel to make room (those in the channel are the reader's already),
+	// counts it exactly and marks the gap on the next delivered event
+	// (Event.Dropped).
 	// A slow subscriber never slows the publisher down.
 	DropOldest Policy = iota
 	// Block drops nothing: the buffer grows past its size and the bus applies
@@ -68,8 +70,9 @@ type Filter struct {
 // Options configure a subscription.
 type Options struct {
 	// Buffer is the number of events buffered for the subscriber. 0 means
-	// DefaultBuffer; otherwise it must be positive. The buffer's memory grows
-	// with use, not up front.
+	// DefaultBuffer; otherwise it must be positive. Half of them, at most 32,
+	// are the capacity of the Events channel, allocated up front; the memory
+	// of the rest grows with use.
 	Buffer int
 	// Policy is what happens when the buffer is full. The zero value is
 	// DropOldest.
@@ -226,7 +229,9 @@ func (b *Bus) remove(s *Subscription) {
 
 // Publish sets ev.Time and ev.Timetoken, then hands a copy of *ev to every
 // matching subscription. It never blocks, whatever the subscriptions' policies:
-// per matching subscription it only appends to that subscription's buffer. It
+// per matching subscription it only puts the event into the Events channel if
+// that has room and nothing waits before it, or else appends it to the
+// subscription's buffer. It
 // holds the lock of ev.SubKey meanwhile, so a sub key's events reach every
 // subscription in timetoken order. After Close it does nothing.
 //

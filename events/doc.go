@@ -27,13 +27,16 @@
 // # Subscriptions and buffer policies
 //
 // [Bus.Subscribe] takes a [Filter] (one sub key, some of its channels, or
-// everything) and [Options]. Each subscription owns a buffer of
-// [Options.Buffer] events and one goroutine that moves events from that buffer
-// to the channel returned by [Subscription.Events]. Publishing only appends to
-// the buffer; it never waits for a subscriber. When a buffer is full, the
-// subscription's [Policy] decides:
+// everything) and [Options]. Each subscription holds [Options.Buffer] events:
+// up to half of them (at most 32) in the buffered channel returned by
+// [Subscription.Events], the rest in a buffer behind it, which one goroutine
+// of the subscription empties into the channel. Publishing puts an event
+// straight into the channel while nothing waits behind it, and otherwise
+// appends it to the buffer; it never waits for a subscriber. When the buffer
+// is full, the subscription's [Policy] decides:
 //
-//   - [DropOldest] (the default): the oldest buffered event is dropped and
+//   - [DropOldest] (the default): the oldest event of the buffer (not of the
+//     channel, whose events are the reader's already) is dropped and
 //     counted exactly. The next event delivered carries the number of events
 //     dropped just before it in [Event.Dropped], a visible gap marker.
 //     [Subscription.Dropped] and [BusStats.Dropped] give the totals.

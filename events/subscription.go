@@ -8,20 +8,36 @@ import (
 // minRing is the first allocation of a subscription's buffer.
 const minRing = 16
 
+// maxDirect bounds the capacity of a subscription's Events channel: half its
+// Buffer, at most maxDirect events. The channel is allocated up front, so
+// the bound keeps a subscription's fixed cost to a few KiB.
+const maxDirect = 32
+
+// directCap returns the capacity of the Events channel of a subscription
+// whose Options.Buffer is buffer.
+func directCap(buffer int) int { return min(buffer/2, maxDirect) }
+
 // Subscription receives the events that match its filter, in strictly
 // increasing timetoken order per sub key. Create it with Bus.Subscribe.
 //
-// A Subscription is safe for concurrent use and must not be copied. Publishers
-// append to its buffer under its lock; its one goroutine (the pump) moves
-// events from the buffer to the Events channel. Read Events on a goroutine of
-// your own; with the Block policy, read promptly (see Bus.Wait).
+// A Subscription is safe for concurrent use and must not be copied. Its
+// Options.Buffer events are held in two places: the Events channel, buffered
+// (cap(Events()) events: half of Options.Buffer, at most 32), and behind it a
+// buffer that grows with use. A publisher hands an event straight to the
+// channel while nothing waits behind it and the channel has room; otherwise
+// it appends the event to the buffer, under the subscription's lock, and the
+// subscription's one goroutine (the pump) moves events from there to the
+// channel, holding one in hand while the channel is full. Read Events on a
+// goroutine of your own; with the Block policy, read promptly (see Bus.Wait).
 type Subscription struct {
 	bus    *Bus
 	filter Filter // normalized; immutable
 	policy Policy
-	limit  int // Options.Buffer
+	// limit is the size of the buffer behind the Events channel:
+	// Options.Buffer less the channel's capacity.
+	limit int
 
-	out    chan Event    // unbuffered; closed by the pump when it exits
+	out    chan Event    // buffered, directCap; closed by the pump when it exits
 	wake   chan struct{} // capacity 1: the buffer became non-empty
 	done   chan struct{} // closed by Close
 	exited chan struct{} // closed when the pump has exited
@@ -31,6 +47,10 @@ type Subscription struct {
 	// up to limit for DropOldest, without bound for Block.
 	ring    []Event
 	head, n int
+	// handing is set while the pump holds an event taken from ring that it
+	// has not handed to out yet. While it is set or ring holds events,
+	// publishers append to ring, so that out receives events in order.
+	handing bool
 	gap     uint64 // events dropped since the pump last took one
 	over    bool   // Block: n > limit, counted in the bus's pressure
 	closed  bool
@@ -44,8 +64,8 @@ func newSubscription(b *Bus, f Filter, o Options) *Subscription {
 		bus:    b,
 		filter: f,
 		policy: o.Policy,
-		limit:  o.Buffer,
-		out:    make(chan Event),
+		limit:  o.Buffer - directCap(o.Buffer),
+		out:    make(chan Event, directCap(o.Buffer)),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
@@ -54,7 +74,7 @@ func newSubscription(b *Bus, f Filter, o Options) *Subscription {
 
 // Events returns the channel the subscription's events arrive on. It is
 // closed after Close of the subscription or of the bus; events still buffered
-// then are discarded.
+// then, in the channel or behind it, are discarded.
 func (s *Subscription) Events() <-chan Event {
 	return s.out
 }
@@ -86,14 +106,27 @@ func (s *Subscription) Close() {
 	<-s.exited
 }
 
-// push appends a copy of *ev to the buffer, applying the policy when it is
-// full. It runs on the publisher's goroutine, under the sub key's lock, and
-// never blocks beyond the subscription's own short lock.
+// push hands a copy of *ev to the Events channel if nothing waits before it
+// and the channel has room, and otherwise appends it to the buffer, applying
+// the policy when that is full. It runs on the publisher's goroutine, under
+// the sub key's lock, and never blocks beyond the subscription's own short
+// lock.
 func (s *Subscription) push(ev *Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
+	}
+	if s.n == 0 && !s.handing {
+		// Nothing waits, so no gap is pending either: a drop happens only
+		// in a full buffer, and the gap goes out with the event after it.
+		e := *ev
+		e.Dropped = 0
+		select {
+		case s.out <- e:
+			return
+		default: // the channel is full: wait behind it
+		}
 	}
 	switch {
 	case s.n == s.limit && s.policy == DropOldest:
@@ -107,7 +140,7 @@ func (s *Subscription) push(ev *Event) {
 	}
 	s.ring[(s.head+s.n)%len(s.ring)] = *ev
 	s.n++
-	if s.n == 1 {
+	if s.n == 1 && !s.handing {
 		select {
 		case s.wake <- struct{}{}:
 		default: // the pump has a wake-up pending already
@@ -133,11 +166,21 @@ func (s *Subscription) grow() {
 }
 
 // pump moves events from the buffer to the Events channel until Close. It is
-// the subscription's only goroutine.
+// the subscription's only goroutine. On its way out it empties the channel,
+// so that a reader finds it closed rather than receive what Close discarded.
 func (s *Subscription) pump() {
 	defer s.bus.pumps.Done()
 	defer close(s.exited)
-	defer close(s.out)
+	defer func() {
+		for {
+			select {
+			case <-s.out:
+			default:
+				close(s.out)
+				return
+			}
+		}
+	}()
 	for {
 		ev, ok := s.next()
 		if !ok {
@@ -151,12 +194,15 @@ func (s *Subscription) pump() {
 	}
 }
 
-// next waits for an event and takes it from the buffer, marking any gap
-// before it. It reports false once the subscription is closed.
+// next waits for an event in the buffer and takes it, marking any gap before
+// it, and sets handing. While it waits, handing is clear: the event the pump
+// handed last is in the channel by then. It reports false once the
+// subscription is closed.
 func (s *Subscription) next() (Event, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.n == 0 && !s.closed {
+		s.handing = false
 		s.mu.Unlock()
 		select {
 		case <-s.wake:
@@ -171,6 +217,7 @@ func (s *Subscription) next() (Event, bool) {
 	s.ring[s.head] = Event{} // let the buffer forget State and the delta lists
 	s.head = (s.head + 1) % len(s.ring)
 	s.n--
+	s.handing = true
 	ev.Dropped, s.gap = s.gap, 0
 	if s.over && s.n <= s.limit {
 		s.over = false

@@ -2,6 +2,8 @@ package events
 
 import (
 	"context"
+	"runtime"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -34,11 +36,17 @@ func TestDropOldestStalledReader(t *testing.T) {
 					buffer = DefaultBuffer
 				}
 
-				// The first event goes to the pump, which then waits for the
-				// stalled reader; the buffer keeps the newest ones.
-				bus.Publish(&Event{SubKey: "a", Channel: "x"})
+				// The first events fill the Events channel, the next one is
+				// the pump's to hold while the channel is full, and the
+				// buffer behind them keeps the newest of the rest.
+				direct := directCap(buffer)
+				require.Equal(t, direct, cap(s.Events()))
+				first := min(direct+1, tt.published)
+				for range first {
+					bus.Publish(&Event{SubKey: "a", Channel: "x"})
+				}
 				synctest.Wait()
-				for range tt.published - 1 {
+				for range tt.published - first {
 					bus.Publish(&Event{SubKey: "a", Channel: "x"})
 				}
 				wantDropped := max(0, tt.published-1-buffer)
@@ -47,9 +55,11 @@ func TestDropOldestStalledReader(t *testing.T) {
 
 				evs, _ := drain(s)
 				require.Len(t, evs, tt.published-wantDropped)
-				assert.Zero(t, evs[0].Dropped)
-				if len(evs) > 1 {
-					assert.Equal(t, uint64(wantDropped), evs[1].Dropped, "the first event after the gap carries its size")
+				for i := range first {
+					assert.Zero(t, evs[i].Dropped, "event %d, before the gap", i)
+				}
+				if len(evs) > first {
+					assert.Equal(t, uint64(wantDropped), evs[first].Dropped, "the first event after the gap carries its size")
 				}
 				var markers uint64
 				for _, ev := range evs {
@@ -114,14 +124,17 @@ func TestDropOldestInterleaved(t *testing.T) {
 }
 
 // lagging makes a Block subscription with buffer 2 hold more than its buffer:
-// the pump holds one event and the buffer three.
+// the Events channel holds one event, the pump one and the buffer behind
+// them two, one more than its size of one.
 func lagging(t *testing.T, bus *Bus, subKey string) *Subscription {
 	t.Helper()
 	s, err := bus.Subscribe(Filter{SubKey: subKey}, Options{Buffer: 2, Policy: Block})
 	require.NoError(t, err)
-	bus.Publish(&Event{SubKey: subKey, Channel: "x"})
+	for range 2 {
+		bus.Publish(&Event{SubKey: subKey, Channel: "x"})
+	}
 	synctest.Wait()
-	for range 3 {
+	for range 2 {
 		bus.Publish(&Event{SubKey: subKey, Channel: "x"})
 	}
 	return s
@@ -140,9 +153,9 @@ func TestBlockNoPressureWithinBuffer(t *testing.T) {
 		defer bus.Close()
 		_, err := bus.Subscribe(Filter{SubKey: "a"}, Options{Buffer: 2, Policy: Block})
 		require.NoError(t, err)
+		bus.Publish(&Event{SubKey: "a", Channel: "x"}) // into the Events channel
 		bus.Publish(&Event{SubKey: "a", Channel: "x"})
-		synctest.Wait() // the pump holds one event
-		bus.Publish(&Event{SubKey: "a", Channel: "x"})
+		synctest.Wait() // the pump holds it, the channel being full
 		bus.Publish(&Event{SubKey: "a", Channel: "x"})
 		require.NoError(t, bus.Wait(t.Context()), "a full buffer is no pressure yet")
 
@@ -163,7 +176,7 @@ func TestBlockWaitUntilCaughtUp(t *testing.T) {
 		synctest.Wait()
 		require.Empty(t, errc, "Wait blocks while the reader lags")
 
-		<-s.Events() // the pump takes the next event: the buffer is back to 2
+		<-s.Events() // the pump hands one over and takes the next: the buffer is back to 1
 		synctest.Wait()
 		require.Len(t, errc, 1)
 		require.NoError(t, <-errc)
@@ -284,4 +297,49 @@ func TestSubscriptionCloseWhilePumpBlocked(t *testing.T) {
 		assert.Equal(t, 0, st.Subscriptions)
 		assert.Equal(t, uint64(4), st.Published)
 	})
+}
+
+// A reader that keeps up, lags and catches up again, against publishers
+// racing it: the events of a sub key arrive in timetoken order, none lost,
+// whether they went straight into the Events channel or waited behind it.
+func TestOrderAcrossDirectAndBufferedHandOver(t *testing.T) {
+	bus := NewBus(BusConfig{})
+	defer bus.Close()
+	s, err := bus.Subscribe(Filter{SubKey: "a"}, Options{Buffer: 8, Policy: Block})
+	require.NoError(t, err)
+	const publishers, each = 2, 20000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for p := range publishers {
+			wg.Go(func() {
+				for i := range each {
+					if err := bus.Wait(t.Context()); err != nil {
+						return
+					}
+					bus.Publish(&Event{SubKey: "a", Channel: "x", Occupancy: p*each + i})
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	var last int64
+	seen := make([]int, publishers) // the next Occupancy expected of each publisher
+	for n := range publishers * each {
+		if n%1000 < 10 {
+			for range 100 { // lag now and then: events wait behind the channel
+				runtime.Gosched()
+			}
+		}
+		ev := <-s.Events()
+		require.Greater(t, ev.Timetoken, last, "event %d", n)
+		last = ev.Timetoken
+		p := ev.Occupancy / each
+		require.Equal(t, seen[p], ev.Occupancy%each, "publisher %d's events in order", p)
+		seen[p]++
+		require.Zero(t, ev.Dropped)
+	}
+	<-done
+	assert.Equal(t, []int{each, each}, seen)
 }
