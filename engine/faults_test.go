@@ -21,25 +21,38 @@ func TestSlowSubscriberDropsOldest(t *testing.T) {
 		require.NoError(t, err)
 		defer sub.Close()
 		const n = 100
-		mustBeat(t, e, hb(uuidN(0), "room"))
-		synctest.Wait() // the pump holds the first event, waiting for a reader
-		for i := 1; i < n; i++ {
+		// Five events fill the Events channel (half the buffer), the sixth
+		// is the subscription's to hold while the channel is full, and the
+		// five behind them are the newest.
+		const direct = 5
+		for i := range direct + 1 {
+			mustBeat(t, e, hb(uuidN(i), "room"))
+		}
+		synctest.Wait()
+		for i := direct + 1; i < n; i++ {
 			mustBeat(t, e, hb(uuidN(i), "room"))
 		}
 		synctest.Wait()
 		assert.Equal(t, uint64(n-10-1), sub.Dropped(), "all but the buffer and the one in hand")
 		assert.Equal(t, sub.Dropped(), e.Stats().EventsDropped)
 
-		first := <-sub.Events()
-		assert.Zero(t, first.Dropped)
-		assert.Equal(t, 1, first.Occupancy, "the event in hand when the buffer filled")
+		for i := range direct + 1 {
+			ev := <-sub.Events()
+			assert.Zero(t, ev.Dropped)
+			assert.Equal(t, i+1, ev.Occupancy, "the events taken before the buffer filled")
+		}
 		gap := <-sub.Events()
 		assert.Equal(t, sub.Dropped(), gap.Dropped, "the gap is marked on the next event")
-		assert.Equal(t, int(gap.Dropped)+2, gap.Occupancy, "and it says how many came between")
-		for i := 1; i < 10; i++ {
+		assert.Equal(t, direct+1+int(gap.Dropped)+1, gap.Occupancy, "and it says how many came between")
+		for i := 1; i < 10-direct; i++ {
 			ev := <-sub.Events()
 			assert.Zero(t, ev.Dropped)
 			assert.Equal(t, gap.Occupancy+i, ev.Occupancy)
+		}
+		select {
+		case ev := <-sub.Events():
+			t.Fatalf("an event past the buffer: %+v", ev)
+		default:
 		}
 	})
 }

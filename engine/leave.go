@@ -101,24 +101,30 @@ func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) (sent boo
 
 // retire finishes the removal of m (a leave or a timeout) that removeLocked
 // began: it counts it (and its event if sent), gives its room back to
-// MaxMembers, and takes m out of its client's memberships and the client out
-// of the index if it has none left. Until then lookups skip m (see
-// client.find), so retire needs no channel lock: a leave retires after the
-// lock, to keep the channel's critical section short. uuid is m's uuid,
+// MaxMembers, and unlinks m from its client (see unlink). uuid is m's uuid,
 // hashed.
 func (e *Engine) retire(m *member, uuid index.Key, a events.Action, sent bool) {
-	m.ch.ks.clients.UpdateKey(uuid, func(c *client) *client {
-		if c.remove(m) {
-			return nil
-		}
-		return c
-	})
+	unlink(m, uuid)
 	e.unreserve(1)
 	c := cLeaves
 	if a == events.Timeout {
 		c = cTimeouts
 	}
 	e.count.add2(c, 1, cEvents, b2i(sent))
+}
+
+// unlink takes m, removed, out of its client's memberships, and the client
+// out of the index if it has none left. Until then lookups skip m (see
+// client.find), so unlink needs no channel lock: leaves and timeouts unlink
+// after the lock, to keep the channel's critical section short. uuid is m's
+// uuid, hashed.
+func unlink(m *member, uuid index.Key) {
+	m.ch.ks.clients.UpdateKey(uuid, func(c *client) *client {
+		if c.remove(m) {
+			return nil
+		}
+		return c
+	})
 }
 
 // dropIfEmptyLocked drops ch from its keyspace if it has no member left. Under
@@ -137,16 +143,27 @@ func (e *Engine) dropIfEmptyLocked(ch *channel) {
 // expire is the wheel's callback: it times out the members of b whose deadline
 // has passed and files the others again by their current deadline. It runs on
 // a wheel worker, with no engine lock held on entry.
+//
+// The members it times out are unlinked from their uuids' records after
+// their channel's lock, as a leave's are: each unlinking is a lookup that
+// misses the cache, and meanwhile another worker can hold the lock for the
+// next batch. They are kept at the front of b.Items until then, and counted
+// once for the batch.
 func (e *Engine) expire(b wheel.Batch[*member]) {
 	if e.backpressure(context.Background()) != nil {
 		return // closed
 	}
 	slot := uint32(b.Slot)
-	var cur *channel
+	out := b.Items[:0] // the members timed out under cur's lock, not unlinked
+	var (
+		cur            *channel
+		timeouts, sent int64
+	)
 	for _, m := range b.Items {
 		if m.ch != cur {
 			if cur != nil {
 				cur.mu.Unlock()
+				out = unlinkAll(out)
 			}
 			cur = m.ch
 			cur.lock()
@@ -164,13 +181,26 @@ func (e *Engine) expire(b wheel.Batch[*member]) {
 				break
 			}
 			if m.deadline.CompareAndSwap(d, removed) {
-				sent := e.removeLocked(cur, m, events.Timeout)
-				e.retire(m, index.NewKey(m.c.id), events.Timeout, sent)
+				sent += b2i(e.removeLocked(cur, m, events.Timeout))
+				timeouts++
+				out = append(out, m) // in place: out is never longer than the items read
 				break
 			}
 		}
 	}
 	if cur != nil {
 		cur.mu.Unlock()
+		unlinkAll(out)
 	}
+	e.unreserve(int(timeouts))
+	e.count.add2(cTimeouts, timeouts, cEvents, sent)
+}
+
+// unlinkAll unlinks every member of ms (see unlink) and returns ms emptied.
+func unlinkAll(ms []*member) []*member {
+	for _, m := range ms {
+		unlink(m, index.NewKey(m.c.id))
+	}
+	clear(ms)
+	return ms[:0]
 }
