@@ -231,9 +231,8 @@ func (b *Bus) remove(s *Subscription) {
 // matching subscription. It never blocks, whatever the subscriptions' policies:
 // per matching subscription it only puts the event into the Events channel if
 // that has room and nothing waits before it, or else appends it to the
-// subscription's buffer. It
-// holds the lock of ev.SubKey meanwhile, so a sub key's events reach every
-// subscription in timetoken order. After Close it does nothing.
+// subscription's buffer. It holds the lock of ev.SubKey meanwhile, so a sub
+// key's events reach every subscription in timetoken order. After Close it does nothing.
 //
 // With no matching subscription, Publish allocates nothing once the sub key has
 // been seen; callers can skip building events altogether by asking Interested.

@@ -134,8 +134,8 @@ type Batch[T any] struct {
 	// the slot's time.
 	Now int64
 	// Items are at most Config.BatchSize items, each handed over exactly once.
-	// The slice is only valid during the call: the wheel reuses it. expire may
-	// write to it meanwhile, as scratch space.
+	// The slice is only valid during the call: the wheel reuses it. The
+	// callback may write to it meanwhile, as scratch space.
 	Items []T
 }
 
