@@ -58,7 +58,25 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	if e.closed.Load() {
 		return HeartbeatResult{}, ErrClosed
 	}
-	if err := e.validateCall(r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
+	// The uuid's record is looked up before the call is validated, because
+	// what the engine holds needs no second look (see validateCall): the
+	// heartbeat of a present member, the common case, checks no name.
+	key := index.NewKey(r.UUID) // hashed once for every lookup of the call
+	ks := e.keyspace(r.SubKey, false)
+	var c *client
+	if ks != nil {
+		c = ks.clients.GetKey(key)
+	}
+	if c != nil && len(r.Groups) == 0 && len(r.State) == 0 && r.Timeout >= 0 && len(r.Channels) <= e.cfg.MaxChannelsPerCall {
+		// refreshAll applies the call only if c is on every channel, and so
+		// only if every name is valid.
+		timeout := e.cfg.clampTimeout(r.Timeout)
+		if e.refreshAll(c, r.Channels, e.wheel.Now()+int64(timeout)) {
+			e.count.add(cHeartbeats, 1)
+			return HeartbeatResult{Timeout: timeout}, nil
+		}
+	}
+	if err := e.validateCall(ks, c, r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
 		return HeartbeatResult{}, err
 	}
 	if r.Timeout < 0 {
@@ -74,17 +92,17 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	timeout := e.cfg.clampTimeout(r.Timeout)
 	res := HeartbeatResult{Timeout: timeout}
 
-	ks := e.keyspace(r.SubKey, true)
+	if ks == nil {
+		ks = e.keyspace(r.SubKey, true)
+	}
 	targets := r.Channels
 	var via map[string]string // channel -> the group it came from, for state
 	if len(r.Groups) > 0 {
 		targets, via = ks.expand(r.Channels, r.Groups, states != nil)
 	}
 	deadline := e.wheel.Now() + int64(timeout)
-
-	key := index.NewKey(r.UUID) // hashed once for every lookup of the call
-	c := ks.clients.GetKey(key)
-	if states == nil && e.refreshAll(c, targets, deadline) {
+	// Without groups, the refresh was tried above.
+	if states == nil && len(r.Groups) > 0 && e.refreshAll(c, targets, deadline) {
 		e.count.add(cHeartbeats, 1)
 		return res, nil
 	}
@@ -143,17 +161,27 @@ func (e *Engine) beatAll(ctx context.Context, ks *keyspace, subKey string, key i
 }
 
 // validateCall checks the fields common to heartbeat, leave and state calls.
-func (e *Engine) validateCall(subKey, uuid string, channels, groups []string) error {
-	if err := validateSubKey(subKey); err != nil {
-		return err
+//
+// ks and c are the keyspace of subKey and its record of uuid, nil where the
+// engine holds none or the caller did not look. A name the engine holds was
+// validated when it came in, so a sub key with a keyspace, a uuid with a
+// record and a channel that record is on are not checked again. The result is
+// that of checking everything, in the same order.
+func (e *Engine) validateCall(ks *keyspace, c *client, subKey, uuid string, channels, groups []string) error {
+	if ks == nil {
+		if err := validateSubKey(subKey); err != nil {
+			return err
+		}
 	}
-	if err := ValidateUUID(uuid); err != nil {
-		return err
+	if c == nil {
+		if err := ValidateUUID(uuid); err != nil {
+			return err
+		}
 	}
 	if len(channels) == 0 && len(groups) == 0 {
 		return ErrNoChannels
 	}
-	return validateNames(channels, groups, e.cfg.MaxChannelsPerCall)
+	return validateNames(c, channels, groups, e.cfg.MaxChannelsPerCall)
 }
 
 // compactStates validates r.State: every key names a channel or group of the

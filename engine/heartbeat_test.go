@@ -167,6 +167,72 @@ func TestHeartbeatRejectsBadInputAndAppliesNothing(t *testing.T) {
 	}
 }
 
+// A present member's calls skip checking the names the engine holds; the
+// rest of the call is checked as always, and a bad part still fails the
+// whole call.
+func TestCallsOfPresentMemberRejectBadInputAndApplyNothing(t *testing.T) {
+	many := make([]string, 1001)
+	for i := range many {
+		many[i] = "a"
+	}
+	cases := []struct {
+		name string
+		call func(e *Engine) error
+		err  error
+		msg  string
+	}{
+		{"heartbeat, bad channel", func(e *Engine) error {
+			_, err := e.Heartbeat(ctx, hb("alice", "a", "b,c"))
+			return err
+		}, ErrInvalidChannel, `"b,c"`},
+		{"heartbeat, bad group", func(e *Engine) error {
+			_, err := e.Heartbeat(ctx, HeartbeatRequest{SubKey: sk, UUID: "alice", Channels: []string{"a"}, Groups: []string{"g:1"}})
+			return err
+		}, ErrInvalidGroup, `"g:1"`},
+		{"heartbeat, negative timeout", func(e *Engine) error {
+			_, err := e.Heartbeat(ctx, HeartbeatRequest{SubKey: sk, UUID: "alice", Channels: []string{"a"}, Timeout: -time.Second})
+			return err
+		}, ErrInvalidTimeout, "negative"},
+		{"heartbeat, too many channels", func(e *Engine) error {
+			_, err := e.Heartbeat(ctx, hb("alice", many...))
+			return err
+		}, ErrTooManyChannels, "1001 channels"},
+		{"heartbeat, bad state", func(e *Engine) error {
+			_, err := e.Heartbeat(ctx, HeartbeatRequest{SubKey: sk, UUID: "alice", Channels: []string{"a"}, State: map[string]json.RawMessage{"a": raw(`[1]`)}})
+			return err
+		}, ErrInvalidState, "not a JSON object"},
+		{"leave, bad channel", func(e *Engine) error {
+			_, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "alice", Channels: []string{"a", "b/c"}})
+			return err
+		}, ErrInvalidChannel, `"b/c"`},
+		{"leave, bad group", func(e *Engine) error {
+			_, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "alice", Channels: []string{"a"}, Groups: []string{"g-pnpres"}})
+			return err
+		}, ErrInvalidGroup, "reserved"},
+		{"leave, too many channels", func(e *Engine) error {
+			_, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "alice", Channels: many})
+			return err
+		}, ErrTooManyChannels, "1001 channels"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			inBubble(t, Config{}, func(t *testing.T, e *Engine) {
+				mustBeat(t, e, hb("alice", "a"))
+				rec := record(t, e, events.Filter{})
+				before := e.Stats()
+				err := tc.call(e)
+				require.Error(t, err)
+				assert.ErrorIs(t, err, tc.err)
+				assert.Contains(t, err.Error(), tc.msg)
+				synctest.Wait()
+				assert.Empty(t, rec.take())
+				assert.Equal(t, before, e.Stats())
+				assert.Equal(t, map[string][]string{"a": {"alice"}}, hereNow(t, e))
+			})
+		})
+	}
+}
+
 func TestHeartbeatOfPresentMemberDoesNotAllocate(t *testing.T) {
 	e := newEngine(t, Config{})
 	mustBeat(t, e, hb("alice", "lobby"))

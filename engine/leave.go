@@ -34,15 +34,17 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 	if e.closed.Load() {
 		return LeaveResult{}, ErrClosed
 	}
-	if err := e.validateCall(r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
+	// Looked up first, so that validation skips the names the engine holds
+	// (see validateCall).
+	key := index.NewKey(r.UUID)
+	ks := e.keyspace(r.SubKey, false)
+	var c *client
+	if ks != nil {
+		c = ks.clients.GetKey(key)
+	}
+	if err := e.validateCall(ks, c, r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
 		return LeaveResult{}, err
 	}
-	ks := e.keyspace(r.SubKey, false)
-	if ks == nil {
-		return LeaveResult{}, nil
-	}
-	key := index.NewKey(r.UUID)
-	c := ks.clients.GetKey(key)
 	if c == nil {
 		return LeaveResult{}, nil
 	}

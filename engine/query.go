@@ -60,7 +60,7 @@ func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
 	if err := validateSubKey(r.SubKey); err != nil {
 		return HereNowResult{}, err
 	}
-	if err := validateNames(r.Channels, r.Groups, e.cfg.MaxChannelsPerCall); err != nil {
+	if err := validateNames(nil, r.Channels, r.Groups, e.cfg.MaxChannelsPerCall); err != nil {
 		return HereNowResult{}, err
 	}
 	if r.Limit < 0 || r.Offset < 0 {
