@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/presenced/presence/events"
+	"github.com/presenced/presence/internal/index"
 )
 
 func TestHeartbeatJoinsOnceThenRefreshes(t *testing.T) {
@@ -218,6 +219,9 @@ func TestCallsOfPresentMemberRejectBadInputAndApplyNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			inBubble(t, Config{}, func(t *testing.T, e *Engine) {
 				mustBeat(t, e, hb("alice", "a"))
+				m := e.keyspace(sk, false).clients.GetKey(index.NewKey("alice")).find("a")
+				deadline := m.deadline.Load()
+				time.Sleep(time.Second) // a refresh now would move the deadline
 				rec := record(t, e, events.Filter{})
 				before := e.Stats()
 				err := tc.call(e)
@@ -227,6 +231,7 @@ func TestCallsOfPresentMemberRejectBadInputAndApplyNothing(t *testing.T) {
 				synctest.Wait()
 				assert.Empty(t, rec.take())
 				assert.Equal(t, before, e.Stats())
+				assert.Equal(t, deadline, m.deadline.Load(), "refreshed")
 				assert.Equal(t, map[string][]string{"a": {"alice"}}, hereNow(t, e))
 			})
 		})

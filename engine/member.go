@@ -207,7 +207,7 @@ func (c *client) vouches(name string) bool {
 	return c.find(name) != nil
 }
 
-// vouchMax is the number of memberships from which vouches stops looking.
+// vouchMax is the most memberships beyond c's first that vouches looks through.
 const vouchMax = 8
 
 // add files m among c's memberships. Under c's shard lock.
