@@ -82,8 +82,8 @@ type Options struct {
 // BusConfig configures a Bus. The zero value is ready to use.
 type BusConfig struct {
 	// Now is the wall clock for Event.Time and timetokens; nil means
-	// time.Now. It is called with a per-sub-key lock held and must not call
-	// into the bus.
+	// time.Now. Publish calls it before taking any lock, from as many
+	// goroutines as publish, and it must not call into the bus.
 	Now func() time.Time
 }
 
@@ -192,7 +192,11 @@ func (b *Bus) Subscribe(f Filter, o Options) (*Subscription, error) {
 	}
 	s := newSubscription(b, f, o)
 	b.subs[s] = struct{}{}
-	b.index.Store(b.index.Load().with(s, true))
+	var ks *keyState
+	if f.SubKey != "" {
+		ks = b.keyState(f.SubKey)
+	}
+	b.index.Store(b.index.Load().with(s, true, ks))
 	b.pumps.Add(1)
 	go s.pump()
 	return s, nil
@@ -223,7 +227,7 @@ func (b *Bus) remove(s *Subscription) {
 	delete(b.subs, s)
 	b.closedDropped += s.Dropped()
 	if !b.closed.Load() {
-		b.index.Store(b.index.Load().with(s, false))
+		b.index.Store(b.index.Load().with(s, false, nil))
 	}
 }
 
@@ -231,8 +235,10 @@ func (b *Bus) remove(s *Subscription) {
 // matching subscription. It never blocks, whatever the subscriptions' policies:
 // per matching subscription it only puts the event into the Events channel if
 // that has room and nothing waits before it, or else appends it to the
-// subscription's buffer. It holds the lock of ev.SubKey meanwhile, so a sub
-// key's events reach every subscription in timetoken order. After Close it does nothing.
+// subscription's buffer. A sub key's events reach every subscription in
+// timetoken order: the lock of ev.SubKey is held while the timetoken is
+// assigned and the matching subscriptions' locks are taken, and each of those
+// is held until the event is in. After Close it does nothing.
 //
 // With no matching subscription, Publish allocates nothing once the sub key has
 // been seen; callers can skip building events altogether by asking Interested.
@@ -240,9 +246,18 @@ func (b *Bus) Publish(ev *Event) {
 	if b.closed.Load() {
 		return
 	}
-	ks := b.keyState(ev.SubKey)
-	ks.mu.Lock()
+	ix := b.index.Load()
+	var (
+		ks              *keyState
+		keyAll, channed []*Subscription
+	)
+	if k := ix.keys[ev.SubKey]; k != nil {
+		ks, keyAll, channed = k.ks, k.all, k.channels[ev.Channel]
+	} else {
+		ks = b.keyState(ev.SubKey)
+	}
 	now := b.now()
+	ks.mu.Lock()
 	tt := now.UnixNano() / 100
 	if tt <= ks.last {
 		tt = ks.last + 1
@@ -250,19 +265,21 @@ func (b *Bus) Publish(ev *Event) {
 	ks.last = tt
 	ev.Time, ev.Timetoken = now, tt
 	ks.published.Add(1)
-	ix := b.index.Load()
-	for _, s := range ix.all {
-		s.push(ev)
-	}
-	if k := ix.keys[ev.SubKey]; k != nil {
-		for _, s := range k.all {
-			s.push(ev)
-		}
-		for _, s := range k.channels[ev.Channel] {
-			s.push(ev)
+	// The subscriptions are locked in index order (those of every sub key
+	// first, in the order they subscribed), so publishers of different sub
+	// keys sharing some take them in the same order.
+	for _, list := range [...][]*Subscription{ix.all, keyAll, channed} {
+		for _, s := range list {
+			s.mu.Lock()
 		}
 	}
 	ks.mu.Unlock()
+	for _, list := range [...][]*Subscription{ix.all, keyAll, channed} {
+		for _, s := range list {
+			s.pushLocked(ev)
+			s.mu.Unlock()
+		}
+	}
 }
 
 // keyState returns the timetoken state of subKey, creating it on first use.
@@ -400,16 +417,20 @@ type index struct {
 
 // keyIndex is the part of an index for one sub key.
 type keyIndex struct {
+	// ks is the sub key's timetoken state, so that Publish finds it without
+	// a second lookup.
+	ks *keyState
 	// all are the subscriptions to every channel of the sub key.
 	all []*Subscription
 	// channels are the subscriptions by channel.
 	channels map[string][]*Subscription
 }
 
-// with returns a copy of ix with s added (add) or removed (!add). Its cost is
+// with returns a copy of ix with s added (add) or removed (!add); ks is the
+// timetoken state of s's sub key, needed only when adding. Its cost is
 // proportional to the number of sub keys and of channels subscribed in s's
 // sub key, not to the number of subscriptions elsewhere.
-func (ix *index) with(s *Subscription, add bool) *index {
+func (ix *index) with(s *Subscription, add bool, ks *keyState) *index {
 	edit := func(list []*Subscription) []*Subscription {
 		if add {
 			return append(slices.Clip(list), s)
@@ -426,7 +447,7 @@ func (ix *index) with(s *Subscription, add bool) *index {
 		nx.all = edit(ix.all)
 		return nx
 	}
-	k := &keyIndex{}
+	k := &keyIndex{ks: ks}
 	if old := ix.keys[f.SubKey]; old != nil {
 		*k = *old
 	}

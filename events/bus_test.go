@@ -326,6 +326,72 @@ func TestOrderConcurrentPublishers(t *testing.T) {
 	}
 }
 
+// TestOrderAcrossSubKeys publishes on several sub keys at once to
+// subscriptions of every sub key, of one sub key and of one channel, so that
+// publishers of different sub keys lock shared subscriptions together. Each
+// subscription must receive every event it matches, each sub key's in
+// timetoken order. Run it with -race.
+func TestOrderAcrossSubKeys(t *testing.T) {
+	const keys, perKey, perPublisher = 4, 2, 300
+	bus := NewBus(BusConfig{})
+	defer bus.Close()
+	type sub struct {
+		s    *Subscription
+		want int
+		got  chan []Event
+	}
+	var subs []*sub
+	add := func(f Filter, want int) {
+		s, err := bus.Subscribe(f, Options{Buffer: 4, Policy: Block})
+		require.NoError(t, err)
+		x := &sub{s: s, want: want, got: make(chan []Event, 1)}
+		go func() {
+			var evs []Event
+			for ev := range s.Events() {
+				if evs = append(evs, ev); len(evs) == want {
+					break
+				}
+			}
+			x.got <- evs
+		}()
+		subs = append(subs, x)
+	}
+	add(Filter{}, keys*perKey*perPublisher)
+	for k := range keys {
+		sk := fmt.Sprintf("sk%d", k)
+		add(Filter{SubKey: sk}, perKey*perPublisher)
+		add(Filter{SubKey: sk, Channels: []string{"p0"}}, perPublisher)
+	}
+	add(Filter{}, keys*perKey*perPublisher)
+
+	var wg sync.WaitGroup
+	for k := range keys {
+		for p := range perKey {
+			wg.Go(func() {
+				for seq := range perPublisher {
+					bus.Publish(&Event{SubKey: fmt.Sprintf("sk%d", k), Channel: fmt.Sprintf("p%d", p), Occupancy: seq})
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for i, x := range subs {
+		evs := <-x.got
+		require.Len(t, evs, x.want, "subscription %d", i)
+		last := map[string]int64{} // sub key -> timetoken
+		next := map[string]int{}   // publisher -> sequence number
+		for _, ev := range evs {
+			if tt, ok := last[ev.SubKey]; ok {
+				require.Greater(t, ev.Timetoken, tt, "subscription %d, %s", i, ev.SubKey)
+			}
+			last[ev.SubKey] = ev.Timetoken
+			pub := key(ev)
+			require.Equal(t, next[pub], ev.Occupancy, "subscription %d, publisher %s", i, pub)
+			next[pub]++
+		}
+	}
+}
+
 func TestBusClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		bus := NewBus(BusConfig{})

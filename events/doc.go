@@ -16,10 +16,11 @@
 // [Bus.Publish] stamps each event with the wall clock and a timetoken: Unix time
 // in 100 ns units (17 digits today), strictly increasing per sub key even when
 // the clock stands still or steps back (a timetoken is max(previous+1, now)).
-// The events of one sub key are handed to the matching subscriptions under one
-// per-sub-key lock, in timetoken order, so every subscription receives a sub
-// key's events in strictly increasing timetoken order: a consumer may use the
-// timetoken as a cursor. The engine publishes while it holds the channel's lock,
+// A sub key's timetokens are assigned under one per-sub-key lock, and the
+// matching subscriptions' locks are taken before it is released and held until
+// the event is in, so every subscription receives a sub key's events in
+// strictly increasing timetoken order (a consumer may use the timetoken as a
+// cursor) while publishers to different subscriptions deliver in parallel. The engine publishes while it holds the channel's lock,
 // so per channel, events come out in the order the changes were applied.
 // Different sub keys are independent: their timetokens may repeat across keys
 // and a subscription to every sub key sees them interleaved.

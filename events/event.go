@@ -51,7 +51,9 @@ type Event struct {
 	// Occupancy is the number of distinct uuids present on Channel after the
 	// change.
 	Occupancy int
-	// Time is the wall clock when the event was published; set by Bus.Publish.
+	// Time is the wall clock when the event was published, read as Publish
+	// begins (so concurrent events of a sub key may carry times a little out
+	// of timetoken order); set by Bus.Publish.
 	Time time.Time
 	// Timetoken is Unix time in 100 ns units (17 digits for present-day
 	// times); set by Bus.Publish. It is strictly increasing per SubKey, also

@@ -106,14 +106,11 @@ func (s *Subscription) Close() {
 	<-s.exited
 }
 
-// push hands a copy of *ev to the Events channel if nothing waits before it
-// and the channel has room, and otherwise appends it to the buffer, applying
-// the policy when that is full. It runs on the publisher's goroutine, under
-// the sub key's lock, and never blocks beyond the subscription's own short
-// lock.
-func (s *Subscription) push(ev *Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// pushLocked hands a copy of *ev to the Events channel if nothing waits
+// before it and the channel has room, and otherwise appends it to the buffer,
+// applying the policy when that is full. It runs on the publisher's
+// goroutine, under s.mu, and never blocks.
+func (s *Subscription) pushLocked(ev *Event) {
 	if s.closed {
 		return
 	}
