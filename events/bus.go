@@ -72,7 +72,9 @@ type Options struct {
 	// Buffer is the number of events buffered for the subscriber. 0 means
 	// DefaultBuffer; otherwise it must be positive. Half of them, at most 32,
 	// are the capacity of the Events channel, allocated up front; the memory
-	// of the rest grows with use.
+	// of the rest grows with use. A Block buffer that overflowed keeps what
+	// it grew to, up to twice its size, once the subscriber has caught up;
+	// past that it gives the memory back.
 	Buffer int
 	// Policy is what happens when the buffer is full. The zero value is
 	// DropOldest.

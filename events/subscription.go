@@ -8,6 +8,13 @@ import (
 // minRing is the first allocation of a subscription's buffer.
 const minRing = 16
 
+// keepRing is how many times its limit a Block subscription's buffer may
+// have grown to and still be kept once it empties. A subscriber that lags at
+// the edge of its buffer, over and back again and again, then reuses one
+// buffer instead of growing a new one, from minRing, each time; a buffer that
+// grew further is given back when it empties.
+const keepRing = 2
+
 // maxDirect bounds the capacity of a subscription's Events channel: half its
 // Buffer, at most maxDirect events. The channel is allocated up front, so
 // the bound keeps a subscription's fixed cost to a few KiB.
@@ -44,7 +51,8 @@ type Subscription struct {
 
 	mu sync.Mutex // guards the fields below
 	// ring is a circular buffer holding n events from head. It grows with use:
-	// up to limit for DropOldest, without bound for Block.
+	// up to limit for DropOldest, without bound for Block (and then, once
+	// empty, it is kept only up to keepRing*limit).
 	ring    []Event
 	head, n int
 	// handing is set while the pump holds an event taken from ring that it
@@ -220,8 +228,8 @@ func (s *Subscription) next() (Event, bool) {
 		s.over = false
 		s.bus.releasePressure()
 	}
-	if s.n == 0 && len(s.ring) > s.limit {
-		// A Block buffer that overflowed: give the surplus back.
+	if s.n == 0 && len(s.ring) > keepRing*s.limit {
+		// A Block buffer that overflowed far: give the surplus back.
 		s.ring, s.head = nil, 0
 	}
 	return ev, true

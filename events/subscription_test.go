@@ -343,3 +343,49 @@ func TestOrderAcrossDirectAndBufferedHandOver(t *testing.T) {
 	<-done
 	assert.Equal(t, []int{each, each}, seen)
 }
+
+// TestBlockBufferReuseAfterOverflow: a Block subscriber that falls up to
+// twice its buffer behind and catches up, again and again, reuses the buffer
+// it grew; one that falls further behind gets
+// the memory back once it has caught up.
+func TestBlockBufferReuseAfterOverflow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		defer bus.Close()
+		s, err := bus.Subscribe(Filter{SubKey: "a"}, Options{Buffer: 64, Policy: Block})
+		require.NoError(t, err)
+		require.Equal(t, 32, s.limit)
+		ringLen := func() int {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.ring)
+		}
+		// lag publishes k events while the reader waits, then reads them.
+		lag := func(k int) {
+			for range k {
+				bus.Publish(&Event{SubKey: "a", Channel: "x"})
+				synctest.Wait() // the pump takes what it can
+			}
+			for range k {
+				<-s.Events()
+			}
+			synctest.Wait()
+		}
+		// 32 in the Events channel, one in the pump's hand, 64 in the buffer.
+		const edge = 32 + 1 + 2*32
+		lag(edge)
+		require.Equal(t, 2*32, ringLen(), "grown to twice the limit and kept")
+		s.mu.Lock()
+		kept := &s.ring[0]
+		s.mu.Unlock()
+		assert.Equal(t, 1.0, testing.AllocsPerRun(5, func() { lag(edge) }),
+			"a cycle over the edge allocates only the back-pressure's relief channel")
+		s.mu.Lock()
+		assert.Same(t, kept, &s.ring[0], "and reuses the buffer")
+		s.mu.Unlock()
+
+		lag(edge + 1) // the buffer grows to four times the limit
+		assert.Zero(t, ringLen(), "the buffer is given back")
+		assert.NoError(t, bus.Wait(t.Context()))
+	})
+}
