@@ -336,7 +336,6 @@ func TestOrderAcrossSubKeys(t *testing.T) {
 	bus := NewBus(BusConfig{})
 	defer bus.Close()
 	type sub struct {
-		s    *Subscription
 		want int
 		got  chan []Event
 	}
@@ -344,7 +343,7 @@ func TestOrderAcrossSubKeys(t *testing.T) {
 	add := func(f Filter, want int) {
 		s, err := bus.Subscribe(f, Options{Buffer: 4, Policy: Block})
 		require.NoError(t, err)
-		x := &sub{s: s, want: want, got: make(chan []Event, 1)}
+		x := &sub{want: want, got: make(chan []Event, 1)}
 		go func() {
 			var evs []Event
 			for ev := range s.Events() {

@@ -20,8 +20,9 @@
 // matching subscriptions' locks are taken before it is released and held until
 // the event is in, so every subscription receives a sub key's events in
 // strictly increasing timetoken order (a consumer may use the timetoken as a
-// cursor) while publishers to different subscriptions deliver in parallel. The engine publishes while it holds the channel's lock,
-// so per channel, events come out in the order the changes were applied.
+// cursor) while publishers to different subscriptions deliver in parallel.
+// The engine publishes while it holds the channel's lock, so per channel,
+// events come out in the order the changes were applied.
 // Different sub keys are independent: their timetokens may repeat across keys
 // and a subscription to every sub key sees them interleaved.
 //

@@ -346,8 +346,8 @@ func TestOrderAcrossDirectAndBufferedHandOver(t *testing.T) {
 
 // TestBlockBufferReuseAfterOverflow: a Block subscriber that falls up to
 // twice its buffer behind and catches up, again and again, reuses the buffer
-// it grew; one that falls further behind gets
-// the memory back once it has caught up.
+// it grew; one that falls further behind gets the memory back once it has
+// caught up.
 func TestBlockBufferReuseAfterOverflow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		bus := NewBus(BusConfig{})
