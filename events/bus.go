@@ -24,6 +24,10 @@ var (
 	// ErrInvalidOptions is returned, wrapped with the offending value, by
 	// Subscribe for malformed Options.
 	ErrInvalidOptions = errors.New("events: invalid options")
+	// ErrOutOfOrder is returned, wrapped with the offending timetoken, by
+	// Deliver for an event whose timetoken is not above the last one of its
+	// sub key.
+	ErrOutOfOrder = errors.New("events: timetoken out of order")
 )
 
 // DefaultBuffer is the buffer size of a subscription whose Options.Buffer is 0.
@@ -249,34 +253,73 @@ func (b *Bus) Publish(ev *Event) {
 		return
 	}
 	ix := b.index.Load()
-	var (
-		ks              *keyState
-		keyAll, channed []*Subscription
-	)
-	if k := ix.keys[ev.SubKey]; k != nil {
-		ks, keyAll, channed = k.ks, k.all, k.channels[ev.Channel]
-	} else {
-		ks = b.keyState(ev.SubKey)
-	}
+	ks, subs := b.match(ix, ev)
 	now := b.now()
 	ks.mu.Lock()
-	tt := now.UnixNano() / 100
+	tt := Timetoken(now)
 	if tt <= ks.last {
 		tt = ks.last + 1
 	}
-	ks.last = tt
 	ev.Time, ev.Timetoken = now, tt
+	b.deliverLocked(ix, ks, subs, ev)
+}
+
+// Deliver is Publish for events that already carry their Time and
+// Timetoken, decided by the publisher: for instance by a store that orders
+// the events of several servers, so that every server delivers each event
+// with the same timetoken. It hands a copy of *ev to every matching
+// subscription as Publish does, without changing ev.
+//
+// A sub key's timetokens must be strictly increasing across Publish and
+// Deliver. Deliver returns an error wrapping ErrOutOfOrder, and delivers
+// nothing, for an event whose timetoken is not above the last one of its sub
+// key; it returns ErrClosed after Close.
+func (b *Bus) Deliver(ev *Event) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	ix := b.index.Load()
+	ks, subs := b.match(ix, ev)
+	ks.mu.Lock()
+	if ev.Timetoken <= ks.last {
+		last := ks.last
+		ks.mu.Unlock()
+		return fmt.Errorf("%w: timetoken %d of sub key %q is not above %d", ErrOutOfOrder, ev.Timetoken, ev.SubKey, last)
+	}
+	b.deliverLocked(ix, ks, subs, ev)
+	return nil
+}
+
+// matched are the subscriptions an event goes to, besides those to every
+// sub key.
+type matched struct{ keyAll, channel []*Subscription }
+
+// match finds the timetoken state of ev's sub key and the subscriptions of ix
+// that match ev.
+func (b *Bus) match(ix *index, ev *Event) (*keyState, matched) {
+	if k := ix.keys[ev.SubKey]; k != nil {
+		return k.ks, matched{k.all, k.channels[ev.Channel]}
+	}
+	return b.keyState(ev.SubKey), matched{}
+}
+
+// deliverLocked records ev.Timetoken as the sub key's last, takes the
+// matching subscriptions' locks, releases ks.mu, which the caller holds, and
+// hands ev to each subscription.
+func (b *Bus) deliverLocked(ix *index, ks *keyState, m matched, ev *Event) {
+	ks.last = ev.Timetoken
 	ks.published.Add(1)
 	// The subscriptions are locked in index order (those of every sub key
 	// first, in the order they subscribed), so publishers of different sub
 	// keys sharing some take them in the same order.
-	for _, list := range [...][]*Subscription{ix.all, keyAll, channed} {
+	lists := [...][]*Subscription{ix.all, m.keyAll, m.channel}
+	for _, list := range lists {
 		for _, s := range list {
 			s.mu.Lock()
 		}
 	}
 	ks.mu.Unlock()
-	for _, list := range [...][]*Subscription{ix.all, keyAll, channed} {
+	for _, list := range lists {
 		for _, s := range list {
 			s.pushLocked(ev)
 			s.mu.Unlock()

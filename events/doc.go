@@ -9,7 +9,7 @@
 // channel after the change, so replaying a channel's events from empty gives the
 // occupancy each event states. The publisher (the presence engine) fills in
 // everything but [Event.Time], [Event.Timetoken] and [Event.Dropped]; the bus
-// sets those.
+// sets those (but see [Bus.Deliver]).
 //
 // # Order and timetokens
 //
@@ -25,6 +25,14 @@
 // events come out in the order the changes were applied.
 // Different sub keys are independent: their timetokens may repeat across keys
 // and a subscription to every sub key sees them interleaved.
+//
+// A publisher whose events already carry timetokens, decided by something
+// that orders them for several servers at once, hands them over with
+// [Bus.Deliver] instead: the bus keeps their Time and Timetoken, delivers
+// them under the same locks, and refuses ([ErrOutOfOrder]) one whose
+// timetoken is not above its sub key's last. [Timetoken] and
+// [AppendTimetoken] are the one conversion from clock to timetoken and the
+// one decimal form of a timetoken.
 //
 // # Subscriptions and buffer policies
 //

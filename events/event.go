@@ -2,7 +2,6 @@ package events
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
 )
 
@@ -53,11 +52,13 @@ type Event struct {
 	Occupancy int
 	// Time is the wall clock when the event was published, read as Publish
 	// begins (so concurrent events of a sub key may carry times a little out
-	// of timetoken order); set by Bus.Publish.
+	// of timetoken order); set by Bus.Publish, or by the publisher for
+	// Bus.Deliver.
 	Time time.Time
 	// Timetoken is Unix time in 100 ns units (17 digits for present-day
-	// times); set by Bus.Publish. It is strictly increasing per SubKey, also
-	// when the clock stands still or steps back.
+	// times); set by Bus.Publish, or by the publisher for Bus.Deliver. It is
+	// strictly increasing per SubKey, also when the clock stands still or
+	// steps back.
 	Timetoken int64
 	// State is, for Join, the member's state if known; for Leave and Timeout,
 	// the state the member had; for StateChange, the new state. Nil when none.
@@ -77,24 +78,9 @@ type Event struct {
 	Dropped uint64
 }
 
-// timetokenDigits is the width of a present-day timetoken.
-const timetokenDigits = 17
-
-// TimetokenString returns e.Timetoken as a decimal string of at least 17
-// digits, zero-padded on the left, so that string order matches numeric order
-// (until the year 2286, when timetokens grow an 18th digit). PubNub clients
-// expect timetokens as strings.
+// TimetokenString returns e.Timetoken as AppendTimetoken formats it: a
+// decimal string of at least 17 digits, zero-padded on the left.
 func (e Event) TimetokenString() string {
-	var buf [20]byte
-	digits := strconv.AppendInt(buf[:0], e.Timetoken, 10)
-	if e.Timetoken < 0 || len(digits) >= timetokenDigits {
-		return string(digits)
-	}
-	var padded [timetokenDigits]byte
-	pad := timetokenDigits - len(digits)
-	for i := range pad {
-		padded[i] = '0'
-	}
-	copy(padded[pad:], digits)
-	return string(padded[:])
+	var buf [24]byte
+	return string(AppendTimetoken(buf[:0], e.Timetoken))
 }
