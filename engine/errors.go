@@ -39,4 +39,9 @@ var (
 	ErrInvalidPaging = errors.New("presence: invalid limit or offset")
 	// ErrCapacity: a join would take the engine past Config.MaxMembers.
 	ErrCapacity = errors.New("presence: member capacity reached")
+	// ErrUnavailable: the presence calls cannot reach the store that holds
+	// the members, for an implementation that keeps them elsewhere (several
+	// servers sharing one store); the call applied nothing and may be
+	// retried. The in-memory Engine never returns it.
+	ErrUnavailable = errors.New("presence: store unavailable")
 )

@@ -84,7 +84,7 @@ func (e *Engine) Groups(subKey string) ([]string, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := validateSubKey(subKey); err != nil {
+	if err := ValidateSubKey(subKey); err != nil {
 		return nil, err
 	}
 	out := []string{}
@@ -118,7 +118,7 @@ func (e *Engine) validateGroupCall(subKey, group string, channels []string) erro
 	if e.closed.Load() {
 		return ErrClosed
 	}
-	if err := validateSubKey(subKey); err != nil {
+	if err := ValidateSubKey(subKey); err != nil {
 		return err
 	}
 	if err := ValidateGroup(group); err != nil {
@@ -147,37 +147,147 @@ func (ks *keyspace) groupChannels(name string, dst []string) []string {
 	return dst
 }
 
-// expand returns channels followed by the channels of groups, without
-// duplicates, and, if withVia is set, for each channel that came only from a
-// group, the group it came from (the first one named).
-func (ks *keyspace) expand(channels, groups []string, withVia bool) ([]string, map[string]string) {
-	seen := make(map[string]struct{}, len(channels))
-	out := make([]string, 0, len(channels))
+// Expansion is what a call acts on: the channels it names, followed by the
+// member channels of the channel groups it names, as the groups were read
+// once. A caller that must look at those channels before the call (an HTTP
+// adapter asking an authorizer about each, say) resolves them with Expand and
+// hands the result to the call, which then acts on exactly those channels
+// rather than reading the groups again.
+type Expansion struct {
+	// Channels are the channels the call names, each once, in the order
+	// named, followed by the member channels of its groups that it does not
+	// name, each once: group by group in the order named, each group's
+	// channels sorted.
+	Channels []string
+	// Named is how many channels at the start of Channels the call names
+	// itself; the rest were reached only through a group.
+	Named int
+	// Via[i] is the group through which Channels[Named+i] was reached: the
+	// first group named that holds it.
+	Via []string
+}
+
+// FromGroups returns the channels reached only through a group.
+func (x *Expansion) FromGroups() []string { return x.Channels[x.Named:] }
+
+// Expand resolves a call's channels and channel groups into an Expansion.
+// members returns the channels of a group (any order; empty for a group that
+// does not exist) and is called once for each group named, in order; Expand
+// returns its first error. It checks no names: the call that receives the
+// expansion does.
+func Expand(channels, groups []string, members func(group string) ([]string, error)) (Expansion, error) {
+	var x Expansion
+	d := newDedup(len(channels))
 	for _, ch := range channels {
-		if _, ok := seen[ch]; !ok {
-			seen[ch] = struct{}{}
-			out = append(out, ch)
+		if d.add(ch) {
+			x.Channels = append(x.Channels, ch)
 		}
 	}
-	var via map[string]string
-	if withVia {
-		via = make(map[string]string)
-	}
-	var buf []string
+	x.Named = len(x.Channels)
 	for _, g := range groups {
-		buf = ks.groupChannels(g, buf[:0])
-		slices.Sort(buf) // a deterministic order for callers
-		for _, ch := range buf {
-			if _, ok := seen[ch]; !ok {
-				seen[ch] = struct{}{}
-				out = append(out, ch)
-				if withVia {
-					via[ch] = g
-				}
+		chs, err := members(g)
+		if err != nil {
+			return Expansion{}, err
+		}
+		if !slices.IsSorted(chs) {
+			chs = slices.Sorted(slices.Values(chs))
+		}
+		for _, ch := range chs {
+			if d.add(ch) {
+				x.Channels = append(x.Channels, ch)
+				x.Via = append(x.Via, g)
 			}
 		}
 	}
-	return out, via
+	return x, nil
+}
+
+// dedup remembers the names seen: by looking through them while they are
+// few, in a set once they are more.
+type dedup struct {
+	seen []string
+	set  map[string]struct{}
+}
+
+// dedupLinear is how many names dedup looks through before it builds a set.
+const dedupLinear = 16
+
+func newDedup(hint int) dedup {
+	if hint > dedupLinear {
+		return dedup{set: make(map[string]struct{}, hint)}
+	}
+	return dedup{}
+}
+
+// add records name and reports whether it was new.
+func (d *dedup) add(name string) bool {
+	if d.set == nil {
+		if slices.Contains(d.seen, name) {
+			return false
+		}
+		if len(d.seen) < dedupLinear {
+			d.seen = append(d.seen, name)
+			return true
+		}
+		d.set = make(map[string]struct{}, 4*dedupLinear)
+		for _, s := range d.seen {
+			d.set[s] = struct{}{}
+		}
+		d.seen = nil
+	}
+	if _, dup := d.set[name]; dup {
+		return false
+	}
+	d.set[name] = struct{}{}
+	return true
+}
+
+// targets returns the channels a call acts on, as Expansion.Channels lists
+// them, and, if withVia is set, the group each channel reached only through a
+// group came from. x, if not nil, is the caller's expansion (checked by
+// checkExpansion); otherwise the groups are read now.
+func (ks *keyspace) targets(channels, groups []string, x *Expansion, withVia bool) ([]string, map[string]string) {
+	if x == nil {
+		if len(groups) == 0 {
+			return channels, nil
+		}
+		var buf []string
+		exp, _ := Expand(channels, groups, func(g string) ([]string, error) {
+			buf = ks.groupChannels(g, buf[:0])
+			return buf, nil
+		})
+		x = &exp
+	}
+	var via map[string]string
+	if withVia && len(x.Via) > 0 {
+		via = make(map[string]string, len(x.Via))
+		for i, ch := range x.FromGroups() {
+			via[ch] = x.Via[i]
+		}
+	}
+	return x.Channels, via
+}
+
+// checkExpansion checks a caller's expansion of a call that names channels
+// and groups: its names, and that it is an expansion of that call.
+func checkExpansion(x *Expansion, channels, groups []string) error {
+	if x.Named < 0 || x.Named > len(x.Channels) || len(x.Via) != len(x.Channels)-x.Named {
+		return fmt.Errorf("%w: expansion of %d channels, %d named, %d reached through groups", ErrInvalidGroup, len(x.Channels), x.Named, len(x.Via))
+	}
+	for _, ch := range x.Channels[:x.Named] {
+		if !slices.Contains(channels, ch) {
+			return fmt.Errorf("%w: expansion names %q, which the call does not name", ErrInvalidChannel, ch)
+		}
+	}
+	for i, ch := range x.FromGroups() {
+		if err := ValidateChannel(ch); err != nil {
+			return err
+		}
+		if !slices.Contains(groups, x.Via[i]) {
+			return fmt.Errorf("%w: expansion reaches %q through %q, which the call does not name", ErrInvalidGroup, ch, x.Via[i])
+		}
+	}
+	return nil
 }
 
 func errPaging(limit, offset int) error {

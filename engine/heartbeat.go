@@ -27,6 +27,10 @@ type HeartbeatRequest struct {
 	// the member's state on that channel. A channel's own entry wins over its
 	// group's.
 	State map[string]json.RawMessage
+	// Expanded, if not nil, is Channels and Groups as the caller resolved
+	// them with Expand: the call acts on exactly those channels instead of
+	// reading the groups again. Its names are checked like the call's.
+	Expanded *Expansion
 }
 
 // HeartbeatResult tells what a heartbeat did.
@@ -76,7 +80,7 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 			return HeartbeatResult{Timeout: timeout}, nil
 		}
 	}
-	if err := e.validateCall(ks, c, r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
+	if err := e.validateCall(ks, c, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
 		return HeartbeatResult{}, err
 	}
 	if r.Timeout < 0 {
@@ -97,8 +101,8 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	}
 	targets := r.Channels
 	var via map[string]string // channel -> the group it came from, for state
-	if len(r.Groups) > 0 {
-		targets, via = ks.expand(r.Channels, r.Groups, states != nil)
+	if len(r.Groups) > 0 || r.Expanded != nil {
+		targets, via = ks.targets(r.Channels, r.Groups, r.Expanded, states != nil)
 	}
 	deadline := e.wheel.Now() + int64(timeout)
 	// Without groups, the refresh was tried above.
@@ -167,9 +171,11 @@ func (e *Engine) beatAll(ctx context.Context, ks *keyspace, subKey string, key i
 // validated when it came in, so a sub key with a keyspace, a uuid with a
 // record and a channel that record is on are not checked again. The result is
 // that of checking everything, in the same order.
-func (e *Engine) validateCall(ks *keyspace, c *client, subKey, uuid string, channels, groups []string) error {
+//
+// x, if not nil, is the caller's expansion of channels and groups.
+func (e *Engine) validateCall(ks *keyspace, c *client, subKey, uuid string, channels, groups []string, x *Expansion) error {
 	if ks == nil {
-		if err := validateSubKey(subKey); err != nil {
+		if err := ValidateSubKey(subKey); err != nil {
 			return err
 		}
 	}
@@ -181,7 +187,13 @@ func (e *Engine) validateCall(ks *keyspace, c *client, subKey, uuid string, chan
 	if len(channels) == 0 && len(groups) == 0 {
 		return ErrNoChannels
 	}
-	return validateNames(c, channels, groups, e.cfg.MaxChannelsPerCall)
+	if err := validateNames(c, channels, groups, e.cfg.MaxChannelsPerCall); err != nil {
+		return err
+	}
+	if x != nil {
+		return checkExpansion(x, channels, groups)
+	}
+	return nil
 }
 
 // compactStates validates r.State: every key names a channel or group of the

@@ -15,6 +15,10 @@ type LeaveRequest struct {
 	UUID     string
 	Channels []string
 	Groups   []string
+	// Expanded, if not nil, is Channels and Groups as the caller resolved
+	// them with Expand: the call acts on exactly those channels instead of
+	// reading the groups again. Its names are checked like the call's.
+	Expanded *Expansion
 }
 
 // LeaveResult tells what a leave did.
@@ -42,15 +46,15 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 	if ks != nil {
 		c = ks.clients.GetKey(key)
 	}
-	if err := e.validateCall(ks, c, r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
+	if err := e.validateCall(ks, c, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
 		return LeaveResult{}, err
 	}
 	if c == nil {
 		return LeaveResult{}, nil
 	}
 	targets := r.Channels
-	if len(r.Groups) > 0 {
-		targets, _ = ks.expand(r.Channels, r.Groups, false)
+	if len(r.Groups) > 0 || r.Expanded != nil {
+		targets, _ = ks.targets(r.Channels, r.Groups, r.Expanded, false)
 	}
 	if err := e.backpressure(ctx); err != nil {
 		return LeaveResult{}, err

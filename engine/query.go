@@ -24,6 +24,10 @@ type HereNowRequest struct {
 	// is unspecified but stable while the channel's membership does not
 	// change.
 	Limit, Offset int
+	// Expanded, if not nil, is Channels and Groups as the caller resolved
+	// them with Expand: the call acts on exactly those channels instead of
+	// reading the groups again. Its names are checked like the call's.
+	Expanded *Expansion
 }
 
 // HereNowResult is the answer to HereNow.
@@ -57,11 +61,16 @@ func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
 	if e.closed.Load() {
 		return HereNowResult{}, ErrClosed
 	}
-	if err := validateSubKey(r.SubKey); err != nil {
+	if err := ValidateSubKey(r.SubKey); err != nil {
 		return HereNowResult{}, err
 	}
 	if err := validateNames(nil, r.Channels, r.Groups, e.cfg.MaxChannelsPerCall); err != nil {
 		return HereNowResult{}, err
+	}
+	if r.Expanded != nil {
+		if err := checkExpansion(r.Expanded, r.Channels, r.Groups); err != nil {
+			return HereNowResult{}, err
+		}
 	}
 	if r.Limit < 0 || r.Offset < 0 {
 		return HereNowResult{}, errPaging(r.Limit, r.Offset)
@@ -80,13 +89,14 @@ func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
 			res.TotalOccupancy += cp.Occupancy
 		}
 	}
-	if len(r.Channels) == 0 && len(r.Groups) == 0 {
+	if len(r.Channels) == 0 && len(r.Groups) == 0 && r.Expanded == nil {
 		ks.channels.Range(func(ch *channel) bool {
 			add(ch)
 			return true
 		})
 	} else {
-		targets, _ := ks.expand(r.Channels, r.Groups, false)
+		targets, _ := ks.targets(r.Channels, r.Groups, r.Expanded, false)
+		targets = slices.Clone(targets)
 		slices.Sort(targets)
 		for _, name := range slices.Compact(targets) {
 			if ch := ks.channels.Get(name); ch != nil {
@@ -131,7 +141,7 @@ func (e *Engine) Occupancy(subKey, channel string) (int, error) {
 	if e.closed.Load() {
 		return 0, ErrClosed
 	}
-	if err := validateSubKey(subKey); err != nil {
+	if err := ValidateSubKey(subKey); err != nil {
 		return 0, err
 	}
 	if err := ValidateChannel(channel); err != nil {
@@ -151,7 +161,7 @@ func (e *Engine) WhereNow(subKey, uuid string) ([]string, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := validateSubKey(subKey); err != nil {
+	if err := ValidateSubKey(subKey); err != nil {
 		return nil, err
 	}
 	if err := ValidateUUID(uuid); err != nil {

@@ -19,6 +19,10 @@ type SetStateRequest struct {
 	Groups   []string
 	// State is a JSON object; {} clears the state.
 	State json.RawMessage
+	// Expanded, if not nil, is Channels and Groups as the caller resolved
+	// them with Expand: the call acts on exactly those channels instead of
+	// reading the groups again. Its names are checked like the call's.
+	Expanded *Expansion
 }
 
 // SetState replaces the member's whole state on every named channel with
@@ -30,7 +34,7 @@ func (e *Engine) SetState(ctx context.Context, r SetStateRequest) (json.RawMessa
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := e.validateCall(nil, nil, r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
+	if err := e.validateCall(nil, nil, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
 		return nil, err
 	}
 	if len(r.State) == 0 {
@@ -42,9 +46,13 @@ func (e *Engine) SetState(ctx context.Context, r SetStateRequest) (json.RawMessa
 	}
 	ks := e.keyspace(r.SubKey, false)
 	var targets []string
-	if ks != nil {
-		targets, _ = ks.expand(r.Channels, r.Groups, false)
-	} else {
+	switch {
+	case r.Expanded != nil:
+		targets = slices.Clone(r.Expanded.Channels)
+	case ks != nil:
+		targets, _ = ks.targets(r.Channels, r.Groups, nil, false)
+		targets = slices.Clone(targets)
+	default:
 		targets = slices.Clone(r.Channels)
 	}
 	slices.Sort(targets)
@@ -96,6 +104,10 @@ type GetStateRequest struct {
 	UUID     string
 	Channels []string
 	Groups   []string
+	// Expanded, if not nil, is Channels and Groups as the caller resolved
+	// them with Expand: the call acts on exactly those channels instead of
+	// reading the groups again. Its names are checked like the call's.
+	Expanded *Expansion
 }
 
 // GetState returns the state of r.UUID on each named channel where it is
@@ -105,7 +117,7 @@ func (e *Engine) GetState(r GetStateRequest) (map[string]json.RawMessage, error)
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := e.validateCall(nil, nil, r.SubKey, r.UUID, r.Channels, r.Groups); err != nil {
+	if err := e.validateCall(nil, nil, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
 		return nil, err
 	}
 	out := make(map[string]json.RawMessage)
@@ -118,8 +130,8 @@ func (e *Engine) GetState(r GetStateRequest) (map[string]json.RawMessage, error)
 		return out, nil
 	}
 	targets := r.Channels
-	if len(r.Groups) > 0 {
-		targets, _ = ks.expand(r.Channels, r.Groups, false)
+	if len(r.Groups) > 0 || r.Expanded != nil {
+		targets, _ = ks.targets(r.Channels, r.Groups, r.Expanded, false)
 	}
 	for _, name := range targets {
 		ch := ks.channels.Get(name)

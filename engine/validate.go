@@ -198,7 +198,10 @@ func ValidateGroup(g string) error {
 	return nil
 }
 
-func validateSubKey(sk string) error {
+// ValidateSubKey reports whether sk is an acceptable sub key: 1 to
+// MaxSubKeyBytes bytes, with no space, control character, '/' or invalid
+// UTF-8. The error wraps ErrInvalidSubKey.
+func ValidateSubKey(sk string) error {
 	switch {
 	case sk == "":
 		return fmt.Errorf("%w: is empty", ErrInvalidSubKey)
