@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 	"unicode/utf8"
 
@@ -39,7 +40,9 @@ type Config struct {
 
 	// SubscribeHold is how long a subscribe long-poll waits for presence
 	// events before it answers with none. Zero means 280 s
-	// (DefaultSubscribeHold). A server's write timeout must leave room for it.
+	// (DefaultSubscribeHold). A long-poll moves the write deadline of its
+	// own response (http.ResponseController) to its hold plus 50 s, so a
+	// server's WriteTimeout need only suit the other calls.
 	SubscribeHold time.Duration
 	// SubscribeCacheBytes bounds the memory of the presence events kept per
 	// sub key for the long-poll: their encoded size plus a fixed overhead per
@@ -102,20 +105,21 @@ const (
 const MaxRequestURI = 32 << 10
 
 // New returns a Handler that serves PubNub's Presence and channel
-// registration REST calls and the subscribe long-poll from eng, configured by
-// cfg. It returns an error wrapping ErrInvalidConfig if eng is nil, a Key is
-// empty, malformed or listed twice, or a subscribe setting is out of range.
+// registration REST calls and the subscribe long-poll from p (an
+// *engine.Engine, or any other Presence implementation), configured by cfg.
+// It returns an error wrapping ErrInvalidConfig if p is nil, a Key is empty,
+// malformed or listed twice, or a subscribe setting is out of range.
 //
-// The handler is safe for concurrent use. It does not own eng: closing eng is
-// the caller's job, after which the handler answers 503. The first subscribe
-// call opens an engine subscription and starts one goroutine that feeds the
-// long-polls; Close, or closing eng, stops it.
-func New(eng *engine.Engine, cfg Config) (*Handler, error) {
-	if eng == nil {
-		return nil, fmt.Errorf("%w: nil engine", ErrInvalidConfig)
+// The handler is safe for concurrent use. It does not own p: closing p is the
+// caller's job, after which the handler answers 503. The first subscribe
+// call opens a subscription (p.Subscribe) and starts one goroutine that feeds
+// the long-polls; Close, or closing p's subscriptions, stops it.
+func New(p Presence, cfg Config) (*Handler, error) {
+	if isNil(p) {
+		return nil, fmt.Errorf("%w: nil engine: New needs a Presence implementation", ErrInvalidConfig)
 	}
 	h := &Handler{
-		eng:     eng,
+		p:       p,
 		auth:    cfg.Authorizer,
 		now:     cfg.Now,
 		log:     cfg.Logger,
@@ -143,6 +147,16 @@ func New(eng *engine.Engine, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// isNil reports whether p is nil, or a nil pointer in an interface (a nil
+// *engine.Engine, say).
+func isNil(p Presence) bool {
+	if p == nil {
+		return true
+	}
+	v := reflect.ValueOf(p)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // checkSubKey applies the rules a sub key must meet to appear in a request

@@ -1,7 +1,10 @@
-// Package httpapi puts a presence engine behind PubNub's REST wire format and
-// its subscribe long-poll, so that unmodified PubNub SDKs and plain HTTP
-// clients can use it. New returns a Handler, an http.Handler; mount it at the
-// root of a server, and Close it when the server shuts down.
+// Package httpapi puts a presence service behind PubNub's REST wire format
+// and its subscribe long-poll, so that unmodified PubNub SDKs and plain HTTP
+// clients can use it. The service is anything with the Presence method set:
+// the in-memory *engine.Engine, or another implementation (members kept in a
+// store that several servers share, for instance). New returns a Handler, an
+// http.Handler; mount it at the root of a server, and Close it when the
+// server shuts down.
 //
 // # Endpoints
 //
@@ -130,6 +133,8 @@
 //	414     request URI over MaxRequestURI (32 KiB)          Request URI Too Long
 //	500     Authorizer error, unexpected engine error        Internal Server Error
 //	503     engine.ErrCapacity (Config.MaxMembers reached)   Service Unavailable, with Retry-After: 5
+//	503     engine.ErrUnavailable (the implementation        Service Unavailable, with Retry-After: 1
+//	        cannot reach its store)
 //	503     engine.ErrClosed, or the request's context       Service Unavailable
 //	        ended
 //
@@ -163,7 +168,9 @@
 // after the signature and the request's own checks and before the engine is
 // touched: a denial is a 403 and applies nothing. For presence calls its
 // Request lists the channels after group expansion (Request.FromGroups
-// tells which came from groups). For subscribe it lists the channels and
+// tells which came from groups). The groups are read once, for the
+// Authorizer, and the call acts on exactly the channels it allowed
+// (engine.Expansion), even if a group changes meanwhile. For subscribe it lists the channels and
 // groups as named, presence names ("ch-pnpres", "g-pnpres") included, groups
 // not expanded; GrantTable lets a grant on a name cover its presence name. GrantTable is a static Authorizer loaded
 // from JSON (LoadGrants). Without an Authorizer everything is allowed.
@@ -264,4 +271,40 @@
 // if its hold had run out, and stops the feed; call it when a server starts
 // shutting down (http.Server.RegisterOnShutdown), or the drain waits for
 // the long-polls. SubscribeStats reports waiting calls and the cache's size.
+// A long-poll moves the write deadline of its own response to its hold plus
+// 50 s (http.ResponseController), so a server's WriteTimeout need only suit
+// the other calls.
+//
+// # Design notes
+//
+// The seam. A Handler holds a Presence and calls nothing else: its routing,
+// parsing, signatures, authorization, response shapes and long-poll waiting
+// are transport; presence rules stay behind the interface. The handler's own
+// tests run against a Presence that merely forwards to an engine, counting
+// calls and injecting failures, so nothing here reaches past the interface.
+//
+// The vocabulary. The request and result types, the sentinel errors mapped
+// to statuses, the name rules (engine.ValidateUUID, ValidateChannel,
+// ValidateGroup, CompactState) and the group expansion (engine.Expand) stay
+// in package engine rather than moving to a leaf package. They are plain
+// data and pure functions that hold no state; the engine package imports
+// nothing a second implementation would not compile anyway (it needs package
+// events for Subscribe), so another implementation uses them from there and
+// never creates an Engine. A leaf package would give every caller two names
+// for each type, through aliases, and save nothing in what is compiled. The
+// timetoken, computed by events.Timetoken and formatted by
+// events.AppendTimetoken, lives beside the events that carry it.
+//
+// Events. The long-poll reads one subscription, opened with
+// Presence.Subscribe, and takes each event's timetoken as it comes: those
+// are the cursors clients hold. The engine's bus stamps its events; an
+// implementation whose timetokens are decided elsewhere (the same on every
+// server, so that a client may move between servers with its cursor) hands
+// them to its bus with events.Bus.Deliver.
+//
+// One of each. The route table (one row per endpoint: its name, the
+// permission it needs, what its Authorizer request holds, who serves it)
+// replaces the switches of earlier versions; the groups of a call are
+// expanded once per request; a timetoken is computed and formatted in one
+// place each.
 package httpapi

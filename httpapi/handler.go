@@ -10,16 +10,17 @@ import (
 	"time"
 
 	"github.com/presenced/presence/engine"
+	"github.com/presenced/presence/events"
 	"github.com/presenced/presence/internal/feed"
 )
 
 // Handler serves PubNub's Presence REST calls and the subscribe long-poll
-// from an engine. Create it with New; Close releases the long-polls and stops
-// the event feed behind them.
+// from a Presence implementation. Create it with New; Close releases the
+// long-polls and stops the event feed behind them.
 //
 // A Handler is safe for concurrent use and must not be copied.
 type Handler struct {
-	eng     *engine.Engine
+	p       Presence
 	keys    map[string]*Key // nil: any sub key
 	auth    Authorizer
 	now     func() time.Time
@@ -37,15 +38,18 @@ type Handler struct {
 type scratch struct {
 	rt  route
 	q   query
-	ep  string // endpoint name
-	svc string // service named in error bodies
-	sk  string // unescaped sub key
-	cb  string // validated JSONP callback, or ""
+	ep  *endpoint // the route table's row; set by serve before anything fails
+	sk  string    // unescaped sub key
+	cb  string    // validated JSONP callback, or ""
+	exp *engine.Expansion
+
+	// expansion is the memory behind exp: the call's channels and groups
+	// as authorize resolved them once, for the Authorizer and the call.
+	expansion engine.Expansion
 
 	chans  [8]string // backing arrays for short name lists
 	groups [4]string
-	names  []string // backing for expanded lists
-	buf    []byte   // response body
+	buf    []byte // response body
 }
 
 func (h *Handler) scratch() *scratch {
@@ -56,15 +60,11 @@ func (h *Handler) scratch() *scratch {
 }
 
 func (h *Handler) release(s *scratch) {
-	buf, names := s.buf, s.names
+	buf := s.buf
 	if cap(buf) > 64<<10 {
 		buf = nil // do not pin a large answer
 	}
-	if cap(names) > 1024 {
-		names = nil
-	}
-	clear(names[:cap(names)])
-	*s = scratch{buf: buf[:0], names: names[:0]}
+	*s = scratch{buf: buf[:0]}
 	h.pool.Put(s)
 }
 
@@ -76,33 +76,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s := h.scratch()
 	status := h.serve(w, r, s)
-	ep := s.ep
+	name := s.ep.name
 	h.release(s)
 	if h.observe != nil {
-		h.observe(ep, status, time.Since(start))
+		h.observe(name, status, time.Since(start))
 	}
 }
 
+// Rows of the answers given before a request is routed.
+var (
+	endpointURITooLong = endpoint{name: EndpointURITooLong, service: servicePresence}
+	endpointOptions    = endpoint{name: EndpointOptions, service: servicePresence}
+	endpointMethod     = endpoint{name: EndpointMethodNotAllowed, service: servicePresence}
+)
+
 // serve answers r and returns the status it wrote.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch) int {
-	s.svc = servicePresence
+	s.ep = &endpoints[routeNone]
 	if requestURILen(r) > MaxRequestURI {
-		s.ep = EndpointURITooLong
+		s.ep = &endpointURITooLong
 		return h.fail(w, r, s, errURITooLong)
 	}
 	if r.Method == http.MethodOptions {
-		s.ep = EndpointOptions
+		s.ep = &endpointOptions
 		return preflight(w, r)
 	}
 
 	path := escapedPath(r.URL)
 	s.rt = match(path)
 	qerr := parseQuery(r.URL.RawQuery, &s.q)
-	s.ep = endpointOf(s.rt.kind, &s.q)
-	switch s.rt.kind {
-	case routeGroups, routeGroup, routeGroupDelete:
-		s.svc = serviceRegistry
-	}
+	s.rt.kind = refine(s.rt.kind, &s.q)
+	s.ep = &endpoints[s.rt.kind]
 
 	cb := s.q.callback
 	if (s.rt.kind == routeTime || s.rt.kind == routeSubscribe) && s.rt.callback != "0" {
@@ -114,14 +118,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch) int 
 	s.cb = cb
 
 	switch {
-	case s.rt.kind == routeNone:
+	case s.ep.serve == nil:
 		return h.fail(w, r, s, &apiError{status: http.StatusNotFound, message: "Not found: '" + path + "'"})
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		w.Header()["Allow"] = hdrAllow
-		s.ep = EndpointMethodNotAllowed
+		s.ep = &endpointMethod
 		return h.fail(w, r, s, errMethod)
-	case s.rt.kind == routeTime:
-		return h.time(w, s)
+	case s.ep.bare:
+		return s.ep.serve(h, w, r, s)
 	}
 
 	sk, err := unescapePathSegment(s.rt.subKey, "sub key")
@@ -141,71 +145,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch) int 
 	if qerr != nil {
 		return h.fail(w, r, s, qerr)
 	}
-
-	switch s.rt.kind {
-	case routeSubscribe:
-		return h.subscribe(w, r, s)
-	case routeHeartbeat:
-		err = h.heartbeat(w, r, s)
-	case routeLeave:
-		err = h.leave(w, r, s)
-	case routeHereNow, routeHereNowGlobal:
-		err = h.hereNow(w, r, s)
-	case routeWhereNow:
-		err = h.whereNow(w, r, s)
-	case routeGetState:
-		err = h.getState(w, r, s)
-	case routeSetState:
-		err = h.setState(w, r, s)
-	case routeGroups:
-		err = h.listGroups(w, r, s)
-	case routeGroup:
-		err = h.group(w, r, s)
-	case routeGroupDelete:
-		err = h.deleteGroup(w, r, s)
-	}
-	if err != nil {
-		return h.fail(w, r, s, err)
-	}
-	return http.StatusOK
-}
-
-// endpointOf names the endpoint of a route; a channel group's calls differ
-// by their parameters.
-func endpointOf(k routeKind, q *query) string {
-	switch k {
-	case routeTime:
-		return EndpointTime
-	case routeHereNowGlobal:
-		return EndpointHereNowGlobal
-	case routeHereNow:
-		return EndpointHereNow
-	case routeHeartbeat:
-		return EndpointHeartbeat
-	case routeLeave:
-		return EndpointLeave
-	case routeGetState:
-		return EndpointGetState
-	case routeSetState:
-		return EndpointSetState
-	case routeWhereNow:
-		return EndpointWhereNow
-	case routeGroups:
-		return EndpointGroupListGroups
-	case routeGroup:
-		switch {
-		case q.has&pAdd != 0:
-			return EndpointGroupAdd
-		case q.has&pRemove != 0:
-			return EndpointGroupRemove
-		}
-		return EndpointGroupList
-	case routeGroupDelete:
-		return EndpointGroupDelete
-	case routeSubscribe:
-		return EndpointSubscribe
-	}
-	return EndpointNotFound
+	return s.ep.serve(h, w, r, s)
 }
 
 // requestURILen is the length of the request URI as sent.
@@ -239,15 +179,15 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *scratch, err e
 			level = slog.LevelWarn
 		}
 		h.log.LogAttrs(r.Context(), level, "httpapi: request failed",
-			slog.String("endpoint", s.ep),
+			slog.String("endpoint", s.ep.name),
 			slog.Int("status", e.status),
 			slog.String("path", r.URL.Path),
 			slog.String("error", cause(err).Error()))
 	}
-	if e.retry {
-		w.Header()["Retry-After"] = hdrRetryAfter
+	if e.retry != nil {
+		w.Header()["Retry-After"] = e.retry
 	}
-	s.buf = appendError(s.buf[:0], e, s.svc)
+	s.buf = appendError(s.buf[:0], e, s.ep.service)
 	return writeBody(w, e.status, s.buf, s.cb)
 }
 
@@ -266,38 +206,54 @@ func cause(err error) error {
 	return err
 }
 
-// authorize asks the Authorizer, if any, whether the call may proceed.
-// Before that it checks the names with the engine's rules, so an Authorizer
-// sees only names the engine accepts. If expand is set, groups are expanded
-// into their member channels (presence calls).
-func (h *Handler) authorize(ctx context.Context, s *scratch, op Operation, uuid string, checkUUID bool, chs, groups []string, expand bool) error {
+// access is what a call acts on, as its Authorizer request names it.
+type access struct {
+	// uuid is the uuid the call acts for; "" when it names none.
+	uuid string
+	// chans and groups are the channels and channel groups the call names.
+	chans, groups []string
+}
+
+// authorize asks the Authorizer, if any, whether the call may proceed. Before
+// that it checks a's names with the engine's rules, so an Authorizer sees
+// only names the engine accepts. For a presence call (expandsGroups) it
+// resolves the groups into their channels, once: the Authorizer is asked
+// about those, and s.exp, which the call hands to the Presence
+// implementation, makes the call act on exactly them.
+func (h *Handler) authorize(ctx context.Context, s *scratch, a access) error {
 	if h.auth == nil {
 		return nil
 	}
-	if checkUUID {
-		if err := engine.ValidateUUID(uuid); err != nil {
+	rules := s.ep.rules
+	if rules&namesUUID != 0 {
+		if err := engine.ValidateUUID(a.uuid); err != nil {
 			return err
 		}
-		if expand && len(chs) == 0 && len(groups) == 0 {
+		if rules&expandsGroups != 0 && len(a.chans) == 0 && len(a.groups) == 0 {
 			return engine.ErrNoChannels // a 400, whatever the grants
 		}
 	}
-	for _, ch := range chs {
+	for _, ch := range a.chans {
 		if err := engine.ValidateChannel(ch); err != nil {
 			return err
 		}
 	}
-	for _, g := range groups {
+	for _, g := range a.groups {
 		if err := engine.ValidateGroup(g); err != nil {
 			return err
 		}
 	}
-	req := Request{Endpoint: s.ep, SubKey: s.sk, Auth: s.q.auth, UUID: uuid, Op: op, Channels: chs, Groups: groups}
-	if expand {
-		var err error
-		if req.Channels, req.FromGroups, err = h.expand(s, chs, groups); err != nil {
+	req := Request{Endpoint: s.ep.name, SubKey: s.sk, Auth: s.q.auth, UUID: a.uuid, Op: s.ep.op, Channels: a.chans, Groups: a.groups}
+	if rules&expandsGroups != 0 && len(a.groups) > 0 {
+		x, err := engine.Expand(a.chans, a.groups, func(g string) ([]string, error) {
+			return h.p.GroupChannels(s.sk, g)
+		})
+		if err != nil {
 			return err
 		}
+		s.expansion = x
+		s.exp = &s.expansion
+		req.Channels, req.FromGroups = x.Channels, len(x.Via)
 	}
 	return h.ask(ctx, req)
 }
@@ -319,55 +275,10 @@ func (h *Handler) ask(ctx context.Context, req Request) error {
 	return nil
 }
 
-// expand returns chs without duplicates followed by the member channels of
-// groups that chs does not name, and the number of the latter.
-func (h *Handler) expand(s *scratch, chs, groups []string) ([]string, int, error) {
-	out := s.names[:0]
-	var seen map[string]struct{}
-	add := func(ch string) {
-		if seen != nil {
-			if _, dup := seen[ch]; dup {
-				return
-			}
-			seen[ch] = struct{}{}
-		} else {
-			for _, x := range out {
-				if x == ch {
-					return
-				}
-			}
-			if len(out) == 16 {
-				seen = make(map[string]struct{}, 64)
-				for _, x := range out {
-					seen[x] = struct{}{}
-				}
-				seen[ch] = struct{}{}
-			}
-		}
-		out = append(out, ch)
-	}
-	for _, ch := range chs {
-		add(ch)
-	}
-	named := len(out)
-	for _, g := range groups {
-		members, err := h.eng.GroupChannels(s.sk, g)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, ch := range members {
-			add(ch)
-		}
-	}
-	s.names = out
-	return out, len(out) - named, nil
-}
-
-// time answers /time/0 with the current timetoken.
-func (h *Handler) time(w http.ResponseWriter, s *scratch) int {
-	tt := h.now().UnixNano() / 100
+// time answers /time/0 with the current timetoken, a JSON number.
+func (h *Handler) time(w http.ResponseWriter, _ *http.Request, s *scratch) int {
 	b := append(s.buf[:0], '[')
-	b = strconv.AppendInt(b, tt, 10) // 17 digits since 2001
+	b = strconv.AppendInt(b, events.Timetoken(h.now()), 10) // 17 digits since 2001
 	b = append(b, ']')
 	s.buf = b
 	return writeBody(w, http.StatusOK, b, s.cb)

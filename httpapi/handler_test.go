@@ -41,7 +41,21 @@ func TestHeartbeatRefreshDoesNotAllocate(t *testing.T) {
 				e.h.ServeHTTP(w, req)
 			})
 			assert.Equal(t, 200, w.status)
-			assert.Zero(t, allocs)
+			assert.Zero(t, allocs, "through the test's Presence proxy")
+
+			// The same with the engine itself behind the handler.
+			h, err := New(e.eng, tc.cfg)
+			require.NoError(t, err)
+			defer h.Close()
+			w.reset()
+			h.ServeHTTP(w, req)
+			require.Equal(t, 200, w.status, string(w.body))
+			allocs = testing.AllocsPerRun(200, func() {
+				w.reset()
+				h.ServeHTTP(w, req)
+			})
+			assert.Equal(t, 200, w.status)
+			assert.Zero(t, allocs, "with the engine behind the handler")
 		})
 	}
 }

@@ -37,10 +37,12 @@ const sk = "sub-c-test"
 var fixedNow = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // env is an engine and a handler in front of it, both released when the
-// test ends.
+// test ends. The handler reaches the engine through a proxy, not directly:
+// the suite runs against a Presence that is not an *engine.Engine.
 type env struct {
 	t   *testing.T
 	eng *engine.Engine
+	p   *proxy
 	h   http.Handler
 	log *bytes.Buffer // what Config.Logger wrote
 
@@ -58,7 +60,7 @@ func newEnv(t *testing.T, cfg Config, ecfg engine.Config) *env {
 	eng, err := engine.New(ecfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = eng.Close() })
-	e := &env{t: t, eng: eng, log: new(bytes.Buffer)}
+	e := &env{t: t, eng: eng, p: newProxy(eng), log: new(bytes.Buffer)}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return fixedNow }
 	}
@@ -72,7 +74,7 @@ func newEnv(t *testing.T, cfg Config, ecfg engine.Config) *env {
 			e.mu.Unlock()
 		}
 	}
-	h, err := New(eng, cfg)
+	h, err := New(e.p, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.Close() }) // before the engine's: cleanups run last first
 	e.h = h

@@ -38,16 +38,17 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request, s *scratch) 
 		}
 		dropOtherStates(state, chs, groups)
 	}
-	if err := h.authorize(r.Context(), s, OpRead, s.q.uuid, true, chs, groups, true); err != nil {
+	if err := h.authorize(r.Context(), s, access{uuid: s.q.uuid, chans: chs, groups: groups}); err != nil {
 		return err
 	}
-	_, err = h.eng.Heartbeat(r.Context(), engine.HeartbeatRequest{
+	_, err = h.p.Heartbeat(r.Context(), engine.HeartbeatRequest{
 		SubKey:   s.sk,
 		UUID:     s.q.uuid,
 		Channels: chs,
 		Groups:   groups,
 		Timeout:  timeout,
 		State:    state,
+		Expanded: s.exp,
 	})
 	if err != nil {
 		return err
@@ -136,10 +137,10 @@ func (h *Handler) leave(w http.ResponseWriter, r *http.Request, s *scratch) erro
 	if err != nil {
 		return err
 	}
-	if err := h.authorize(r.Context(), s, OpNone, s.q.uuid, true, chs, groups, true); err != nil {
+	if err := h.authorize(r.Context(), s, access{uuid: s.q.uuid, chans: chs, groups: groups}); err != nil {
 		return err
 	}
-	_, err = h.eng.Leave(r.Context(), engine.LeaveRequest{SubKey: s.sk, UUID: s.q.uuid, Channels: chs, Groups: groups})
+	_, err = h.p.Leave(r.Context(), engine.LeaveRequest{SubKey: s.sk, UUID: s.q.uuid, Channels: chs, Groups: groups, Expanded: s.exp})
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func (h *Handler) hereNow(w http.ResponseWriter, r *http.Request, s *scratch) er
 		}
 		offset = n
 	}
-	if err := h.authorize(r.Context(), s, OpRead, "", false, chs, groups, true); err != nil {
+	if err := h.authorize(r.Context(), s, access{chans: chs, groups: groups}); err != nil {
 		return err
 	}
 	req := engine.HereNowRequest{
@@ -196,8 +197,9 @@ func (h *Handler) hereNow(w http.ResponseWriter, r *http.Request, s *scratch) er
 		State:    withState && limit >= 0,
 		Limit:    max(limit, 0),
 		Offset:   offset,
+		Expanded: s.exp,
 	}
-	res, err := h.eng.HereNow(req)
+	res, err := h.p.HereNow(req)
 	if err != nil {
 		return err
 	}
@@ -262,10 +264,10 @@ func (h *Handler) whereNow(w http.ResponseWriter, r *http.Request, s *scratch) e
 	if err != nil {
 		return err
 	}
-	if err := h.authorize(r.Context(), s, OpNone, uuid, true, nil, nil, false); err != nil {
+	if err := h.authorize(r.Context(), s, access{uuid: uuid}); err != nil {
 		return err
 	}
-	chs, err := h.eng.WhereNow(s.sk, uuid)
+	chs, err := h.p.WhereNow(s.sk, uuid)
 	if err != nil {
 		return err
 	}
@@ -287,10 +289,10 @@ func (h *Handler) getState(w http.ResponseWriter, r *http.Request, s *scratch) e
 	if err != nil {
 		return err
 	}
-	if err := h.authorize(r.Context(), s, OpRead, uuid, true, chs, groups, true); err != nil {
+	if err := h.authorize(r.Context(), s, access{uuid: uuid, chans: chs, groups: groups}); err != nil {
 		return err
 	}
-	states, err := h.eng.GetState(engine.GetStateRequest{SubKey: s.sk, UUID: uuid, Channels: chs, Groups: groups})
+	states, err := h.p.GetState(engine.GetStateRequest{SubKey: s.sk, UUID: uuid, Channels: chs, Groups: groups, Expanded: s.exp})
 	if err != nil {
 		return err
 	}
@@ -346,15 +348,16 @@ func (h *Handler) setState(w http.ResponseWriter, r *http.Request, s *scratch) e
 	if s.q.state == "" {
 		return errNoState
 	}
-	if err := h.authorize(r.Context(), s, OpRead, uuid, true, chs, groups, true); err != nil {
+	if err := h.authorize(r.Context(), s, access{uuid: uuid, chans: chs, groups: groups}); err != nil {
 		return err
 	}
-	st, err := h.eng.SetState(r.Context(), engine.SetStateRequest{
+	st, err := h.p.SetState(r.Context(), engine.SetStateRequest{
 		SubKey:   s.sk,
 		UUID:     uuid,
 		Channels: chs,
 		Groups:   groups,
 		State:    json.RawMessage(s.q.state),
+		Expanded: s.exp,
 	})
 	if err != nil {
 		return err

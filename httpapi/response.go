@@ -29,12 +29,18 @@ var (
 	hdrAllow       = []string{"OPTIONS, GET"}
 	hdrMaxAge      = []string{"86400"}
 	hdrRetryAfter  = []string{strconv.Itoa(capacityRetryAfter)}
+	hdrRetryStore  = []string{strconv.Itoa(unavailableRetryAfter)}
 	hdrZero        = []string{"0"}
 )
 
 // capacityRetryAfter is the Retry-After, in seconds, of a 503 answered
 // because the engine is at Config.MaxMembers.
 const capacityRetryAfter = 5
+
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503 answered
+// because the presence service could not reach its store
+// (engine.ErrUnavailable).
+const unavailableRetryAfter = 1
 
 // Fixed bodies.
 var (
@@ -96,7 +102,7 @@ type apiError struct {
 	message string
 	service string // "" means the endpoint's
 	denied  *Denied
-	retry   bool // Retry-After for capacity
+	retry   []string // the Retry-After header, if any
 }
 
 func (e *apiError) Error() string { return strconv.Itoa(e.status) + " " + e.message }
@@ -108,7 +114,8 @@ var (
 	errSignature     = &apiError{status: http.StatusForbidden, message: "Signature does not match", service: serviceAccess}
 	errNoState       = &apiError{status: http.StatusBadRequest, message: "No state specified."}
 	errUnavailable   = &apiError{status: http.StatusServiceUnavailable, message: "Service Unavailable"}
-	errCapacity      = &apiError{status: http.StatusServiceUnavailable, message: "Service Unavailable", retry: true}
+	errCapacity      = &apiError{status: http.StatusServiceUnavailable, message: "Service Unavailable", retry: hdrRetryAfter}
+	errStoreDown     = &apiError{status: http.StatusServiceUnavailable, message: "Service Unavailable", retry: hdrRetryStore}
 	errInternal      = &apiError{status: http.StatusInternalServerError, message: "Internal Server Error"}
 	errGroupFull     = &apiError{status: http.StatusBadRequest, message: "Maximum channel group count exceeded."}
 	errURITooLong    = &apiError{status: http.StatusRequestURITooLong, message: "Request URI Too Long", service: servicePresence}
@@ -130,6 +137,8 @@ func classify(err error) (e *apiError, internal bool) {
 		return errUnavailable, true
 	case errors.Is(err, engine.ErrCapacity):
 		return errCapacity, true
+	case errors.Is(err, engine.ErrUnavailable):
+		return errStoreDown, true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable, true
 	case errors.Is(err, engine.ErrInvalidSubKey):

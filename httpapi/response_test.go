@@ -50,5 +50,9 @@ func TestClassify(t *testing.T) {
 		})
 	}
 	e, _ := classify(engine.ErrCapacity)
-	assert.True(t, e.retry, "capacity answers carry Retry-After")
+	assert.Equal(t, []string{"5"}, e.retry, "capacity answers carry Retry-After")
+	e, internal := classify(fmt.Errorf("node: %w", engine.ErrUnavailable))
+	assert.Equal(t, 503, e.status)
+	assert.True(t, internal)
+	assert.Equal(t, []string{"1"}, e.retry, "an unreachable store answers with Retry-After")
 }

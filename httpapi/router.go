@@ -1,8 +1,12 @@
 package httpapi
 
-import "net/url"
+import (
+	"net/http"
+	"net/url"
+)
 
-// routeKind identifies a path pattern.
+// routeKind identifies what a request asks for: a path pattern and, for a
+// channel group's path, which of its calls the parameters make it.
 type routeKind uint8
 
 const (
@@ -16,10 +20,89 @@ const (
 	routeSetState                // /v2/presence/sub-key/{sk}/channel/{chs}/uuid/{uuid}/data
 	routeWhereNow                // /v2/presence/sub-key/{sk}/uuid/{uuid}
 	routeGroups                  // /v1/channel-registration/sub-key/{sk}/channel-group
-	routeGroup                   // /v1/channel-registration/sub-key/{sk}/channel-group/{g}
+	routeGroup                   // /v1/channel-registration/sub-key/{sk}/channel-group/{g}: list
 	routeGroupDelete             // /v1/channel-registration/sub-key/{sk}/channel-group/{g}/remove
 	routeSubscribe               // /v2/subscribe/{sk}/{chs}/{callback|0}
+	routeGroupAdd                // routeGroup with add=
+	routeGroupRemove             // routeGroup with remove= (and no add=)
+	numRoutes
 )
+
+// endpoint is one row of the route table: what a kind of request is called,
+// the permission it needs, and who serves it.
+type endpoint struct {
+	// name is the Endpoint constant given to Config.Observe and
+	// Request.Endpoint.
+	name string
+	// op is the permission an Authorizer is asked for.
+	op Operation
+	// service is the service named in error bodies.
+	service string
+	// rules say what authorize checks and resolves before it asks.
+	rules accessRules
+	// serve answers the request once its sub key, signature and parameters
+	// are checked, and returns the status written. Nil for routeNone.
+	serve func(h *Handler, w http.ResponseWriter, r *http.Request, s *scratch) int
+	// bare: served without a sub key, signature or Authorizer (/time/0).
+	bare bool
+}
+
+// accessRules say what a call's Authorizer request is made of.
+type accessRules uint8
+
+const (
+	// namesUUID: the call acts for a uuid, which must be valid, and, if it
+	// is a presence call, on at least one channel or group.
+	namesUUID accessRules = 1 << iota
+	// expandsGroups: a presence call, acting on the channels of its groups
+	// as they are now. The Authorizer sees them, and the call acts on
+	// exactly those (engine.Expansion).
+	expandsGroups
+)
+
+// endpoints is the route table, indexed by routeKind.
+var endpoints = [numRoutes]endpoint{
+	routeNone:          {name: EndpointNotFound, service: servicePresence},
+	routeTime:          {name: EndpointTime, service: servicePresence, serve: (*Handler).time, bare: true},
+	routeHereNowGlobal: {name: EndpointHereNowGlobal, op: OpRead, service: servicePresence, rules: expandsGroups, serve: rest((*Handler).hereNow)},
+	routeHereNow:       {name: EndpointHereNow, op: OpRead, service: servicePresence, rules: expandsGroups, serve: rest((*Handler).hereNow)},
+	routeHeartbeat:     {name: EndpointHeartbeat, op: OpRead, service: servicePresence, rules: namesUUID | expandsGroups, serve: rest((*Handler).heartbeat)},
+	routeLeave:         {name: EndpointLeave, op: OpNone, service: servicePresence, rules: namesUUID | expandsGroups, serve: rest((*Handler).leave)},
+	routeGetState:      {name: EndpointGetState, op: OpRead, service: servicePresence, rules: namesUUID | expandsGroups, serve: rest((*Handler).getState)},
+	routeSetState:      {name: EndpointSetState, op: OpRead, service: servicePresence, rules: namesUUID | expandsGroups, serve: rest((*Handler).setState)},
+	routeWhereNow:      {name: EndpointWhereNow, op: OpNone, service: servicePresence, rules: namesUUID, serve: rest((*Handler).whereNow)},
+	routeGroups:        {name: EndpointGroupListGroups, op: OpManage, service: serviceRegistry, serve: rest((*Handler).listGroups)},
+	routeGroup:         {name: EndpointGroupList, op: OpRead, service: serviceRegistry, serve: rest((*Handler).listGroup)},
+	routeGroupAdd:      {name: EndpointGroupAdd, op: OpManage, service: serviceRegistry, serve: rest((*Handler).changeGroup)},
+	routeGroupRemove:   {name: EndpointGroupRemove, op: OpManage, service: serviceRegistry, serve: rest((*Handler).changeGroup)},
+	routeGroupDelete:   {name: EndpointGroupDelete, op: OpManage, service: serviceRegistry, serve: rest((*Handler).deleteGroup)},
+	routeSubscribe:     {name: EndpointSubscribe, op: OpRead, service: servicePresence, serve: (*Handler).subscribe},
+}
+
+// rest adapts an endpoint that answers 200 itself or returns an error to
+// the table's form: the error is answered by fail.
+func rest(fn func(h *Handler, w http.ResponseWriter, r *http.Request, s *scratch) error) func(*Handler, http.ResponseWriter, *http.Request, *scratch) int {
+	return func(h *Handler, w http.ResponseWriter, r *http.Request, s *scratch) int {
+		if err := fn(h, w, r, s); err != nil {
+			return h.fail(w, r, s, err)
+		}
+		return http.StatusOK
+	}
+}
+
+// refine tells the calls of a channel group's path apart by their
+// parameters: add= adds, remove= removes, neither lists.
+func refine(k routeKind, q *query) routeKind {
+	if k == routeGroup {
+		switch {
+		case q.has&pAdd != 0:
+			return routeGroupAdd
+		case q.has&pRemove != 0:
+			return routeGroupRemove
+		}
+	}
+	return k
+}
 
 // route is a matched path. Its strings are segments of the escaped path,
 // still escaped: a channel list is split on "," before its names are

@@ -32,6 +32,10 @@ const groupRecheck = 10 * time.Second
 // documentation).
 const feedBuffer = 1 << 16
 
+// longPollWriteSlack is added to the hold to make the write deadline of a
+// long-poll: room for the implicit heartbeat and a slow client.
+const longPollWriteSlack = 50 * time.Second
+
 // statusClientClosed is reported to Config.Observe for a long-poll whose
 // client went away before it was answered; nothing is written.
 const statusClientClosed = 499
@@ -64,10 +68,10 @@ func (h *Handler) initSubscribe(cfg Config) error {
 		age = DefaultSubscribeCacheAge
 	}
 	h.sub = subscribeConfig{hold: hold, heartbeat: !cfg.DisableImplicitHeartbeat}
-	eng := h.eng
+	p := h.p
 	h.feed = feed.New(feed.Config{
 		Subscribe: func() (*events.Subscription, error) {
-			return eng.Subscribe(events.Filter{}, events.Options{Buffer: feedBuffer, Policy: events.DropOldest})
+			return p.Subscribe(events.Filter{}, events.Options{Buffer: feedBuffer, Policy: events.DropOldest})
 		},
 		Encode:   appendEnvelopeHead,
 		MaxBytes: size,
@@ -146,7 +150,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, s *scratch) 
 		return h.fail(w, r, s, err)
 	}
 	defer k.Release()
-	head := k.Head(feed.Timetoken(h.now()))
+	head := k.Head(events.Timetoken(h.now()))
 	if sr.cursor == 0 || sr.cursor > head {
 		// A handshake, or a cursor this server cannot have handed out (a
 		// clock stepped back, another server): start from now.
@@ -162,6 +166,10 @@ func (h *Handler) longPoll(w http.ResponseWriter, r *http.Request, s *scratch, s
 	if err := h.subscriptions(s.sk, sr, &chans); err != nil {
 		return h.fail(w, r, s, err)
 	}
+	// The server's write deadline, set when the request was read, is meant
+	// for answers given at once; this one may come after the hold.
+	// ResponseWriters that cannot move it (a recorder) have none to move.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.sub.hold + longPollWriteSlack))
 	var batch feed.Batch
 	waiter := feed.NewWaiter()
 	hold := time.NewTimer(h.sub.hold)
@@ -209,7 +217,7 @@ func (h *Handler) subscriptions(sk string, sr *subscribeRequest, chans *feed.Cha
 		chans.Add(strings.TrimSuffix(name, engine.PresenceSuffix), name)
 	}
 	for _, name := range sr.presGroups {
-		members, err := h.eng.GroupChannels(sk, strings.TrimSuffix(name, engine.PresenceSuffix))
+		members, err := h.p.GroupChannels(sk, strings.TrimSuffix(name, engine.PresenceSuffix))
 		if err != nil {
 			return err
 		}
@@ -229,7 +237,7 @@ func (h *Handler) subscriptions(sk string, sr *subscribeRequest, chans *feed.Cha
 // cursor and loses nothing.
 func (h *Handler) answerSubscribe(w http.ResponseWriter, r *http.Request, s *scratch, sr *subscribeRequest, cursor int64, b *feed.Batch) int {
 	if h.sub.heartbeat && (len(sr.hbChans) > 0 || len(sr.hbGroups) > 0) {
-		_, err := h.eng.Heartbeat(r.Context(), engine.HeartbeatRequest{
+		_, err := h.p.Heartbeat(r.Context(), engine.HeartbeatRequest{
 			SubKey:   s.sk,
 			UUID:     s.q.uuid,
 			Channels: sr.hbChans,
@@ -242,7 +250,7 @@ func (h *Handler) answerSubscribe(w http.ResponseWriter, r *http.Request, s *scr
 		}
 	}
 	buf := append(s.buf[:0], `{"t":{"t":"`...)
-	buf = appendTimetoken(buf, cursor)
+	buf = events.AppendTimetoken(buf, cursor)
 	buf = append(buf, `","r":`...)
 	buf = strconv.AppendInt(buf, subscribeRegion, 10)
 	buf = append(buf, `},"m":[`...)
@@ -252,7 +260,7 @@ func (h *Handler) answerSubscribe(w http.ResponseWriter, r *http.Request, s *scr
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			occ, _ := h.eng.Occupancy(s.sk, st.Channel)
+			occ, _ := h.p.Occupancy(s.sk, st.Channel)
 			buf = appendRefresh(buf, s.sk, st, occ, now)
 		}
 		for i, d := range b.Events {
@@ -322,7 +330,7 @@ func (h *Handler) parseSubscribe(ctx context.Context, s *scratch, sr *subscribeR
 		return nil
 	}
 	return h.ask(ctx, Request{
-		Endpoint: s.ep,
+		Endpoint: s.ep.name,
 		SubKey:   s.sk,
 		Auth:     s.q.auth,
 		UUID:     s.q.uuid,

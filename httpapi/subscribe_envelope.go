@@ -17,22 +17,6 @@ const subscribeRegion = 1
 // sends it.
 const envelopeShard = "0"
 
-// appendTimetoken appends tt as a decimal of at least 17 digits, zero-padded
-// on the left like events.Event.TimetokenString.
-func appendTimetoken(b []byte, tt int64) []byte {
-	const digits = 17
-	if tt >= 0 {
-		n := 1
-		for x := tt; x >= 10; x /= 10 {
-			n++
-		}
-		for ; n < digits; n++ {
-			b = append(b, '0')
-		}
-	}
-	return strconv.AppendInt(b, tt, 10)
-}
-
 // appendPresenceName appends name+"-pnpres" as a JSON string.
 func appendPresenceName(b []byte, name string) []byte {
 	b = appendString(b, name)
@@ -56,7 +40,7 @@ func appendEnvelopeHead(b []byte, ev *events.Event) []byte {
 // appendEnvelopeStart appends an envelope up to its "d" key.
 func appendEnvelopeStart(b []byte, tt int64, subKey, channel string) []byte {
 	b = append(b, `{"a":"`+envelopeShard+`","f":0,"p":{"t":"`...)
-	b = appendTimetoken(b, tt)
+	b = events.AppendTimetoken(b, tt)
 	b = append(b, `","r":`...)
 	b = strconv.AppendInt(b, subscribeRegion, 10)
 	b = append(b, `},"k":`...)

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/presenced/presence/engine"
-	"github.com/presenced/presence/internal/feed"
+	"github.com/presenced/presence/events"
 )
 
 func TestSubscribeWaitsAndWakesOnlyForItsChannels(t *testing.T) {
@@ -130,7 +130,7 @@ func TestSubscribeHold(t *testing.T) {
 			inBubble(t, func(t *testing.T) {
 				e := newSubEnv(t, tc.cfg, engine.Config{})
 				e.beat("other", nil, "elsewhere") // events on other channels do not end the wait
-				tt := strconv.FormatInt(feed.Timetoken(time.Now())-1, 10)
+				tt := strconv.FormatInt(events.Timetoken(time.Now())-1, 10)
 				p := e.start(subPre + "/ch1,ch1-pnpres/0?uuid=u1&heartbeat=60&tt=" + tt)
 				require.False(t, p.answered())
 				e.beat("other", nil, "elsewhere2")
@@ -222,7 +222,7 @@ func TestSubscribeClientGoes(t *testing.T) {
 	inBubble(t, func(t *testing.T) {
 		e := newSubEnv(t, Config{}, engine.Config{})
 		h := e.h.(*Handler)
-		tt := strconv.FormatInt(feed.Timetoken(time.Now())-1, 10)
+		tt := strconv.FormatInt(events.Timetoken(time.Now())-1, 10)
 		p := e.start(subPre + "/ch1,ch1-pnpres,ch2-pnpres/0?uuid=u1&tt=" + tt)
 		require.False(t, p.answered())
 		assert.EqualValues(t, 1, h.SubscribeStats().Waiting)
@@ -324,7 +324,7 @@ func TestSubscribeGroupChangesWhileWaiting(t *testing.T) {
 func TestSubscribeFutureCursor(t *testing.T) {
 	inBubble(t, func(t *testing.T) {
 		e := newSubEnv(t, Config{}, engine.Config{})
-		future := strconv.FormatInt(feed.Timetoken(time.Now().Add(time.Hour)), 10)
+		future := strconv.FormatInt(events.Timetoken(time.Now().Add(time.Hour)), 10)
 		a := decodeAnswer(t, e.get(subPre+"/ch1-pnpres/0?uuid=u1&tt="+future))
 		assert.Empty(t, a.M)
 		assert.Less(t, a.T.T, future, "answered at once with a cursor of this server")
@@ -374,7 +374,7 @@ func TestSubscribeStaleCursor(t *testing.T) {
 			e := newSubEnv(t, Config{}, engine.Config{})
 			e.group("g", "ch2")
 			e.beat("u1", nil, "ch2")
-			old := strconv.FormatInt(feed.Timetoken(time.Now().Add(-time.Hour)), 10)
+			old := strconv.FormatInt(events.Timetoken(time.Now().Add(-time.Hour)), 10)
 			rec := e.get(subPre + "/ch1-pnpres/0?uuid=watcher&channel-group=g-pnpres&tt=" + old)
 			golden(t, "subscribe_stale_restart.json", rec.Body.Bytes())
 			a := decodeAnswer(t, rec)

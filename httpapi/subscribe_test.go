@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/presenced/presence/engine"
-	"github.com/presenced/presence/internal/feed"
+	"github.com/presenced/presence/events"
 )
 
 const subPre = "/v2/subscribe/" + sk
@@ -129,7 +129,7 @@ func TestSubscribeHandshake(t *testing.T) {
 		a := decodeAnswer(t, e.get(subPre+"/ch1-pnpres/0?uuid=u1"))
 		tt, err := strconv.ParseInt(a.T.T, 10, 64)
 		require.NoError(t, err)
-		assert.Equal(t, feed.Timetoken(time.Now())-1, tt, "now, less one: an event of this very 100 ns is not missed")
+		assert.Equal(t, events.Timetoken(time.Now())-1, tt, "now, less one: an event of this very 100 ns is not missed")
 		assert.Len(t, a.T.T, 17)
 
 		for _, target := range []string{

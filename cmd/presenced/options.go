@@ -143,13 +143,6 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	return o, nil
 }
 
-// longPollWriteTimeout is the write deadline of a subscribe long-poll: its
-// hold plus longPollWriteSlack, so that the answer given when the hold runs
-// out is always written.
-func (o options) longPollWriteTimeout() time.Duration {
-	return o.subscribeHold + longPollWriteSlack
-}
-
 // engineConfig returns the engine configuration the options ask for.
 func (o options) engineConfig() engine.Config {
 	return engine.Config{

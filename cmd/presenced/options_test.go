@@ -178,10 +178,3 @@ func TestEngineConfig(t *testing.T) {
 		Tick: time.Millisecond, AnnounceMax: 7, Interval: 3 * time.Second, IntervalDeltas: true, MaxMembers: 9,
 	}, o.engineConfig())
 }
-
-func TestLongPollWriteTimeout(t *testing.T) {
-	for _, hold := range []time.Duration{time.Second, httpapi.DefaultSubscribeHold, time.Hour} {
-		o := options{subscribeHold: hold}
-		assert.Equal(t, hold+50*time.Second, o.longPollWriteTimeout(), "hold %v", hold)
-	}
-}

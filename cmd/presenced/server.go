@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/presenced/presence/engine"
@@ -19,21 +18,15 @@ import (
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 30 * time.Second
-	// writeTimeout bounds the answer to every request but a subscribe.
+	// writeTimeout bounds the answer to every request but a subscribe
+	// long-poll, which moves its own deadline past its hold (httpapi).
 	writeTimeout = 30 * time.Second
-	// longPollWriteSlack is added to the subscribe hold (-subscribe-hold) to
-	// make the write deadline of a subscribe long-poll, which is held that
-	// long before it is answered with no events.
-	longPollWriteSlack = 50 * time.Second
-	idleTimeout        = 120 * time.Second
+	idleTimeout  = 120 * time.Second
 	// maxHeaderBytes admits request lines well past the 32 KiB URI limit, so
 	// that a too-long URI reaches the API handler and gets its 414 in PubNub's
 	// shape instead of net/http's bare 431.
 	maxHeaderBytes = 64 << 10
 )
-
-// subscribePrefix starts the path of PubNub's subscribe long-poll.
-const subscribePrefix = "/v2/subscribe/"
 
 // run is presenced: it parses args and the environment (getenv), starts the
 // engine and the HTTP server, logs "listening" with the address actually bound,
@@ -98,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"addr", ln.Addr().String(),
 		"keys", len(sc.keys),
 		"grants", sc.authorizer != nil)
-	root := newRootHandler(api, m.handler(), o.longPollWriteTimeout())
+	root := newRootHandler(api, m.handler())
 	// http.Server.Shutdown does not cancel request contexts: without Close,
 	// the drain would wait out the hold of every waiting long-poll.
 	closeAPI := func() { _ = api.Close() }
@@ -187,12 +180,10 @@ func newHTTPServer(h http.Handler, logger *slog.Logger, base context.Context) *h
 // instead, each with its cursor and no events.
 type rootHandler struct {
 	api, metrics http.Handler
-	// longPollWrite is the write deadline of a subscribe long-poll.
-	longPollWrite time.Duration
 }
 
-func newRootHandler(api, metrics http.Handler, longPollWrite time.Duration) *rootHandler {
-	return &rootHandler{api: api, metrics: metrics, longPollWrite: longPollWrite}
+func newRootHandler(api, metrics http.Handler) *rootHandler {
+	return &rootHandler{api: api, metrics: metrics}
 }
 
 func (h *rootHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -203,11 +194,6 @@ func (h *rootHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/healthz":
 		serveHealth(w, r)
 		return
-	}
-	if strings.HasPrefix(r.URL.Path, subscribePrefix) {
-		// The server's write deadline, set when the request was read, is too
-		// short for a long-poll: extend it for this request only.
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.longPollWrite))
 	}
 	h.api.ServeHTTP(w, r)
 }

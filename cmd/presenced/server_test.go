@@ -291,7 +291,7 @@ func TestServeDrainTimeout(t *testing.T) {
 func TestRootHandlerRoutes(t *testing.T) {
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "api "+r.URL.EscapedPath()) })
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "metrics") })
-	s := startServe(t, newRootHandler(api, metrics, waitTimeout), nil, waitTimeout)
+	s := startServe(t, newRootHandler(api, metrics), nil, waitTimeout)
 	tests := []struct {
 		method, path string
 		wantStatus   int
@@ -323,35 +323,6 @@ func TestRootHandlerRoutes(t *testing.T) {
 	}
 }
 
-// TestRootHandlerExtendsLongPollDeadline runs the root handler in a server
-// whose write timeout (50 ms) is shorter than its API's answer (150 ms): only
-// the subscribe long-poll, whose deadline the root handler extends, gets its
-// answer through.
-func TestRootHandlerExtendsLongPollDeadline(t *testing.T) {
-	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(150 * time.Millisecond)
-		_, _ = io.WriteString(w, "late")
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: newRootHandler(api, http.NotFoundHandler(), waitTimeout), WriteTimeout: 50 * time.Millisecond}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-
-	status, body := get(t, "http://"+ln.Addr().String()+"/v2/subscribe/demo/lobby/0?tt=1")
-	assert.Equal(t, http.StatusOK, status)
-	assert.Equal(t, "late", body)
-
-	tr := &http.Transport{DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: waitTimeout}).Get("http://" + ln.Addr().String() + "/v2/presence/sub-key/demo/uuid/alice")
-	if err == nil {
-		_, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
-	}
-	assert.Error(t, err, "an ordinary request keeps the server's write timeout")
-}
-
 // TestShutdownAnswersLongPolls runs serve with the real API and its Close
 // registered for shutdown, as run does: a long-poll waiting when the server
 // stops is answered at once with its cursor and no events, without waiting
@@ -371,7 +342,7 @@ func TestShutdownAnswersLongPolls(t *testing.T) {
 		}
 		api.ServeHTTP(w, r)
 	})
-	s := startServe(t, newRootHandler(h, http.NotFoundHandler(), time.Hour), func() { _ = api.Close() }, time.Minute)
+	s := startServe(t, newRootHandler(h, http.NotFoundHandler()), func() { _ = api.Close() }, time.Minute)
 
 	tt := subscribeHandshake(t, "http://"+s.addr, "lobby-pnpres")
 	poll := getAsync("http://" + s.addr + "/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt=" + tt)

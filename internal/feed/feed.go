@@ -108,10 +108,6 @@ func New(cfg Config) *Feed {
 	}
 }
 
-// Timetoken converts a wall-clock time to a timetoken: Unix time in 100 ns
-// units.
-func Timetoken(t time.Time) int64 { return t.UnixNano() / 100 }
-
 // Acquire returns the Key of subKey, creating it (and, the first time,
 // starting the feed) if needed. The caller must call Key.Release when done
 // with it: a Key in use is never forgotten. It returns ErrClosed once the
@@ -150,7 +146,7 @@ func (f *Feed) Acquire(subKey string) (*Key, error) {
 		// published before now, so its timetoken is at most now's, or
 		// equal to it within the same 100 ns; later events have later
 		// timetokens. One below now leaves the latter to Head's cursors.
-		k = &Key{f: f, floor: Timetoken(f.cfg.Now()) - 1, evicted: make(map[string]int64)}
+		k = &Key{f: f, floor: events.Timetoken(f.cfg.Now()) - 1, evicted: make(map[string]int64)}
 		f.keys[subKey] = k
 	}
 	k.refs.Add(1)
@@ -269,7 +265,7 @@ func (f *Feed) add(ev *events.Event, buf []byte) []byte {
 // have missed events.
 func (f *Feed) gap(ev *events.Event) {
 	f.gaps.Add(1)
-	at := Timetoken(ev.Time)
+	at := events.Timetoken(ev.Time)
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for _, k := range f.keys {

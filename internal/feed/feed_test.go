@@ -91,7 +91,7 @@ func TestPollCursor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, Config{}, 0)
 		k := r.acquire("sk")
-		start := k.Head(Timetoken(time.Now()))
+		start := k.Head(events.Timetoken(time.Now()))
 		tt1 := r.publish("sk", "a")
 		r.publish("sk", "b") // not asked for
 		tt3 := r.publish("sk", "a")
@@ -139,7 +139,7 @@ func TestWaiterWakesOnlyForItsChannels(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, Config{}, 0)
 		k := r.acquire("sk")
-		cur := k.Head(Timetoken(time.Now()))
+		cur := k.Head(events.Timetoken(time.Now()))
 		wa, wb := NewWaiter(), NewWaiter()
 		var b Batch
 		require.False(t, k.Poll(cur, chans("a", "a-pnpres"), 10, wa, &b))
@@ -170,7 +170,7 @@ func TestManyWaitersOnOneChannel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, Config{}, 0)
 		k := r.acquire("sk")
-		cur := k.Head(Timetoken(time.Now()))
+		cur := k.Head(events.Timetoken(time.Now()))
 		ws := make([]*Waiter, 50)
 		var b Batch
 		for i := range ws {
@@ -198,7 +198,7 @@ func TestEvictionBySizeMarksStaleChannels(t *testing.T) {
 		// Room for about three events.
 		r := newRig(t, Config{MaxBytes: 3 * (entryOverhead + 24)}, 0)
 		k := r.acquire("sk")
-		cur := k.Head(Timetoken(time.Now()))
+		cur := k.Head(events.Timetoken(time.Now()))
 		ttA := r.publish("sk", "a")
 		for range 5 {
 			r.publish("sk", "b")
@@ -230,7 +230,7 @@ func TestEvictedMemoryIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, Config{MaxBytes: 1}, 0) // keeps only the newest event
 		k := r.acquire("sk")
-		cur := k.Head(Timetoken(time.Now()))
+		cur := k.Head(events.Timetoken(time.Now()))
 		first := r.publish("sk", "c0")
 		for i := 1; i <= maxEvicted+10; i++ {
 			r.publish("sk", "c"+strconv.Itoa(i))
@@ -253,7 +253,7 @@ func TestAgeEvictionAndIdleKeys(t *testing.T) {
 		r := newRig(t, Config{MaxAge: 10 * time.Second}, 0)
 		k, err := r.feed.Acquire("sk")
 		require.NoError(t, err)
-		cur := k.Head(Timetoken(time.Now()))
+		cur := k.Head(events.Timetoken(time.Now()))
 		tt := r.publish("sk", "a")
 
 		time.Sleep(9 * time.Second)
@@ -294,8 +294,8 @@ func TestGapMarksEveryKeyAndWakesWaiters(t *testing.T) {
 		}
 		r := newRig(t, Config{Encode: encode}, 2)
 		k1, k2 := r.acquire("sk1"), r.acquire("sk2")
-		cur1 := k1.Head(Timetoken(time.Now()))
-		cur2 := k2.Head(Timetoken(time.Now()))
+		cur1 := k1.Head(events.Timetoken(time.Now()))
+		cur2 := k2.Head(events.Timetoken(time.Now()))
 		w := NewWaiter()
 		var b Batch
 		require.False(t, k2.Poll(cur2, chans("quiet", "quiet-pnpres"), 10, w, &b))
