@@ -109,8 +109,8 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{name: "bad flag", args: []string{"-tick", "x"}, wantErr: "invalid value"},
 		{name: "missing config", args: []string{"-config", "/nonexistent/presenced.json"}, wantErr: "config: open /nonexistent/presenced.json"},
-		{name: "engine rejects config", args: []string{"-tick", "1us"}, wantErr: "engine: "},
-		{name: "min above max", args: []string{"-min-timeout", "2h", "-max-timeout", "1h"}, wantErr: "engine: "},
+		{name: "tick out of bounds", args: []string{"-tick", "1us"}, wantErr: "-tick 1µs: must be at least 1ms"},
+		{name: "min above max", args: []string{"-min-timeout", "2h", "-max-timeout", "1h"}, wantErr: "-max-timeout 1h0m0s: must be at least -min-timeout"},
 		{name: "address in use", args: []string{"-addr", busy.Addr().String()}, wantErr: "listen: "},
 		{name: "bad address", args: []string{"-addr", "nowhere"}, wantErr: "listen: "},
 	}
