@@ -73,7 +73,9 @@
 // and group patterns with their permissions (r read, w write, m manage).
 // Without grants every request is allowed; with them, whatever they do not
 // grant is refused (403). Unknown members are errors, so that a misspelt one
-// is not silently ignored.
+// is not silently ignored. Every error in the file names the file and the
+// place, as "config presenced.json: line 4, column 22: keys[1]: unknown
+// field "pubkey" (known: sub_key, pub_key, secret_key)".
 //
 // # Endpoints
 //

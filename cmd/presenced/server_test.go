@@ -125,6 +125,12 @@ func TestRunErrors(t *testing.T) {
 		})
 	}
 
+	t.Run("unknown field names the file and the place", func(t *testing.T) {
+		path := writeFile(t, "presenced.json", "{\n  \"keys\": [{\"sub_key\": \"a\", \"secret\": \"s\"}]\n}")
+		err := run(ctx, []string{"-config", path}, func(string) string { return "" }, io.Discard, io.Discard)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "config "+path+`: line 2, column 29: keys[0]: unknown field "secret"`)
+	})
 	t.Run("key the API rejects names the file", func(t *testing.T) {
 		path := writeFile(t, "presenced.json", `{"keys": [{"sub_key": "a/b"}]}`)
 		err := run(ctx, []string{"-config", path}, func(string) string { return "" }, io.Discard, io.Discard)
