@@ -31,25 +31,38 @@
 //
 // # Quick start
 //
+// In outline (README.md has it as a whole program, which its tests run):
+//
 //	e, err := engine.New(engine.Config{})
 //	if err != nil { ... }
 //	defer e.Close()
 //
-//	sub, _ := e.Subscribe(events.Filter{SubKey: "app"}, events.Options{})
+//	sub, err := e.Subscribe(events.Filter{SubKey: "app"}, events.Options{})
+//	if err != nil { ... }
 //	go func() {
 //		for ev := range sub.Events() {
 //			log.Println(ev.Action, ev.Channel, ev.UUID, ev.Occupancy)
 //		}
 //	}()
 //
-//	e.Heartbeat(ctx, engine.HeartbeatRequest{
+//	_, err = e.Heartbeat(ctx, engine.HeartbeatRequest{
 //		SubKey: "app", UUID: "alice", Channels: []string{"lobby"},
 //		Timeout: time.Minute,
 //	})
-//	res, _ := e.HereNow(engine.HereNowRequest{SubKey: "app", Channels: []string{"lobby"}, UUIDs: true})
+//	if err != nil { ... }
+//	res, err := e.HereNow(engine.HereNowRequest{SubKey: "app", Channels: []string{"lobby"}, UUIDs: true})
 //
 // To serve PubNub SDKs instead, mount httpapi.New(e, httpapi.Config{}) on an
-// http.Server, or run the presenced command.
+// http.Server, or in an http.ServeMux beside routes of your own, with an
+// Authorizer of your own (httpapi's examples show both), or run the
+// presenced command.
+//
+// # Testing
+//
+// An engine created inside a testing/synctest bubble expires its members on
+// the bubble's clock, so tests of code that uses it wait out presence
+// timeouts in no time; the engine package's documentation, under "Testing
+// with virtual time", shows such a test.
 //
 // # Concurrency
 //

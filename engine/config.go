@@ -19,18 +19,25 @@ const (
 	DefaultMaxGroupChannels   = 2000
 )
 
-// Config configures an Engine. The zero value gives PubNub's defaults.
+// Config configures an Engine. The zero value gives PubNub's defaults: a zero
+// field takes the default its comment gives, and New checks the bounds below
+// after that, returning an error wrapping ErrInvalidConfig that names the
+// field for a value outside them. A negative duration or count is an error,
+// except AnnounceMax.
 type Config struct {
 	// DefaultTimeout is the presence timeout of a heartbeat that names none.
-	// Zero means 300 s.
+	// Zero means 300 s; negative is an error. Like a heartbeat's own timeout,
+	// it is clamped to [MinTimeout, MaxTimeout].
 	DefaultTimeout time.Duration
 	// MinTimeout and MaxTimeout bound a heartbeat's timeout: values outside
-	// are clamped to them. Zero means 20 s and 1 h.
+	// are clamped to them. Zero means 20 s and 1 h. MinTimeout must be at
+	// least 1 s, and MaxTimeout at least MinTimeout.
 	MinTimeout, MaxTimeout time.Duration
 
 	// Tick is the resolution of expiry: a member that stops heartbeating times
 	// out no earlier than its deadline and at most one Tick (plus the timer's
-	// 1 ms resolution) after it. Zero means 1 s; at least 1 ms.
+	// 1 ms resolution) after it. Zero means 1 s; otherwise at least 1 ms and
+	// at most MinTimeout.
 	Tick time.Duration
 	// ExpiryWorkers bounds the goroutines that expire members. Zero means
 	// min(GOMAXPROCS, 4).
@@ -40,7 +47,8 @@ type Config struct {
 	// timeout events are replaced by one interval event every Interval.
 	// Zero means 20; negative means never (always announce).
 	AnnounceMax int
-	// Interval is the period of interval events. Zero means 10 s.
+	// Interval is the period of interval events. Zero means 10 s; otherwise
+	// at least 1 ms.
 	Interval time.Duration
 	// IntervalDeltas makes interval events list the uuids that joined, left
 	// and timed out since the previous one (PubNub's "presence deltas").
@@ -49,7 +57,8 @@ type Config struct {
 	// MaxMembers bounds the memberships (uuid, channel pairs) held in all sub
 	// keys together. A join past it fails with ErrCapacity. Zero means no bound.
 	MaxMembers int
-	// MaxStateBytes bounds one state object, after compaction. Zero means 32 KiB.
+	// MaxStateBytes bounds one state object, after compaction. Zero means
+	// 32 KiB; otherwise at least 2 (the size of {}).
 	MaxStateBytes int
 	// MaxChannelsPerCall bounds the channels, and separately the groups, one
 	// call may name. Zero means 1000.

@@ -29,6 +29,60 @@
 // their events are serialized, so replaying a channel's events from empty
 // gives each event's occupancy and ends at what HereNow returns. Queries take
 // only the read lock of the channels they read.
+//
+// # Testing with virtual time
+//
+// An Engine created inside a testing/synctest bubble runs on the bubble's
+// clock: its expiry, its interval events and the times on its events all
+// follow it. So a test of code that uses an Engine waits out a presence
+// timeout without waiting: time.Sleep returns at once, and a receive of the
+// timeout event lets the clock run on to the expiry, which comes at the
+// member's deadline or at most one Tick (and 1 ms) after it, as on the real
+// clock. Create the Engine inside the bubble (one created outside runs on
+// the real clock), and Close it before the bubble ends, with the goroutines
+// it started (synctest.Test fails while any are left):
+//
+//	func TestLobbyTimeout(t *testing.T) {
+//		synctest.Test(t, func(t *testing.T) {
+//			e, err := engine.New(engine.Config{}) // created in the bubble: on its clock
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			defer e.Close() // before the bubble ends, with the goroutines it started
+//			sub, err := e.Subscribe(events.Filter{SubKey: "app", Channels: []string{"lobby"}}, events.Options{})
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			defer sub.Close()
+//
+//			start := time.Now()
+//			hb := engine.HeartbeatRequest{SubKey: "app", UUID: "alice", Channels: []string{"lobby"}, Timeout: time.Minute}
+//			if _, err := e.Heartbeat(context.Background(), hb); err != nil {
+//				t.Fatal(err)
+//			}
+//			if ev := <-sub.Events(); ev.Action != events.Join {
+//				t.Fatalf("got %s, want alice's join", ev.Action)
+//			}
+//
+//			time.Sleep(59 * time.Second) // returns at once: the bubble's clock jumps
+//			if n, _ := e.Occupancy("app", "lobby"); n != 1 {
+//				t.Fatalf("occupancy %d a second before the deadline, want 1", n)
+//			}
+//
+//			ev := <-sub.Events() // the clock runs on to the expiry
+//			if ev.Action != events.Timeout || ev.UUID != "alice" || ev.Occupancy != 0 {
+//				t.Fatalf("got %s of %q, occupancy %d; want alice's timeout, occupancy 0", ev.Action, ev.UUID, ev.Occupancy)
+//			}
+//			// At the deadline, a minute after the heartbeat, or at most one Tick
+//			// (1 s by default, plus 1 ms of timer resolution) after it.
+//			if d := time.Since(start); d < time.Minute || d > time.Minute+engine.DefaultTick+time.Millisecond {
+//				t.Fatalf("timed out %v after the heartbeat, want 1m0s to 1m1.001s", d)
+//			}
+//		})
+//	}
+//
+// The engine's own tests run this way, many goroutines racing heartbeats,
+// leaves and expiry through minutes of simulated time in well under a second.
 package engine
 
 import (

@@ -19,6 +19,30 @@ func TestSDKCompatibility(t *testing.T) {
 		assertState(t, e, "u1", "ch1", `{"a":1}`)
 		assertState(t, e, "u1", "ch9", `{"keep":true}`)
 	})
+	t.Run("heartbeat with unkeyed state", func(t *testing.T) {
+		// The JavaScript SDK 12's setState({channels, state, withHeartbeat: true}).
+		e := newEnv(t, Config{}, engine.Config{})
+		rec := e.get(pre + "/channel/ch1,ch2/heartbeat?uuid=u1&heartbeat=20&state=%7B%22role%22%3A%22b%22%7D")
+		assert.Equal(t, 200, rec.Code, rec.Body.String())
+		assertState(t, e, "u1", "ch1", `{"role":"b"}`)
+		assertState(t, e, "u1", "ch2", `{"role":"b"}`)
+	})
+	t.Run("heartbeat with an empty state object", func(t *testing.T) {
+		// The JavaScript SDK's event engine when it holds no state.
+		e := newEnv(t, Config{}, engine.Config{})
+		e.beat("u1", map[string]string{"ch1": `{"keep":true}`}, "ch1")
+		rec := e.get(pre + "/channel/ch1/heartbeat?uuid=u1&heartbeat=20&state=%7B%7D")
+		assert.Equal(t, 200, rec.Code, rec.Body.String())
+		assertState(t, e, "u1", "ch1", `{"keep":true}`)
+	})
+	t.Run("heartbeat=0", func(t *testing.T) {
+		// The Go SDK's Heartbeat() with its default configuration (presence
+		// timeout 0): the engine's default timeout.
+		e := newEnv(t, Config{}, engine.Config{})
+		rec := e.get(pre + "/channel/ch1/heartbeat?uuid=u1&heartbeat=0")
+		assert.Equal(t, 200, rec.Code, rec.Body.String())
+		assert.Equal(t, []string{"ch1"}, e.whereNow("u1"))
+	})
 	t.Run("heartbeat with state null", func(t *testing.T) {
 		// The Go SDK's Presence().Connected(true) without State.
 		e := newEnv(t, Config{}, engine.Config{})

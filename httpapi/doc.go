@@ -48,11 +48,10 @@
 //
 //	uuid              the member (heartbeat, leave, subscribe); get/set state and where now take it from
 //	                  the path
-//	heartbeat         presence timeout in seconds (heartbeat, subscribe): a positive integer, clamped by
-//	                  the engine; absent or empty means the engine's default
-//	state             heartbeat, subscribe: a JSON object keyed by channel or group, each value that
-//	                  name's state (subscribe ignores names it does not heartbeat); set state: the
-//	                  state object; here now: "1" lists each member's state
+//	heartbeat         presence timeout in seconds (heartbeat, subscribe): a non-negative integer,
+//	                  clamped by the engine; absent, empty or 0 means the engine's default
+//	state             heartbeat, subscribe: a JSON object, keyed or unkeyed (see Heartbeat state);
+//	                  set state: the state object; here now: "1" lists each member's state
 //	channel-group     comma-separated channel groups; empty or "," means none
 //	disable_uuids     here now: "1" or "true" counts only (also spelled disable-uuids; uuids=0 too)
 //	limit, offset     here now: page each channel's uuid list; limit 0..1000 (default 1000, 0 counts
@@ -70,6 +69,27 @@
 // when its value starts with an unescaped "{" (the Go SDK does not encode
 // it): the value then runs to the end of that JSON object, "&", "%" and "+"
 // inside it included. Otherwise it is percent-decoded like any other value.
+//
+// # Heartbeat state
+//
+// The state parameter of a heartbeat, and of a subscribe call's implicit
+// heartbeat, is a JSON object in one of two forms. Keyed: some root key
+// names a channel or group of the call; each value is that name's state (a
+// group's applies to each of its channels, a channel's own entry winning),
+// and keys naming anything else are ignored, the state of those names left
+// as it is (the JavaScript SDK sends the state of every channel it has set
+// state on with each heartbeat and subscribe call). Unkeyed: no root key
+// names a channel or group of the call; the whole object is then the state
+// of every channel and group the call names (the JavaScript SDK 12 sends
+// setState({channels, state, withHeartbeat: true}) so):
+//
+//	.../channel/a,b/heartbeat?uuid=u1&state={"a":{"mood":"happy"}}   a's state; b's unchanged
+//	.../channel/a,b/heartbeat?uuid=u1&state={"mood":"happy"}         a's and b's state
+//
+// An empty object, {}, names nothing and changes no state (the JavaScript
+// SDK sends one with each heartbeat when it holds no state); null is no
+// state (the Go SDK's). Each value must be a JSON object within the
+// engine's size bound, or the call is a 400 and applies nothing.
 //
 // # Responses
 //
@@ -228,8 +248,8 @@
 // does. It is registered just before the answer is written, not while the
 // call waits; a call whose client goes away is not answered and heartbeats
 // nothing. If the heartbeat fails, the answer is its error (the client
-// keeps its cursor). A call without a heartbeat parameter uses the
-// engine's default timeout: SDKs that send heartbeats of their own (the
+// keeps its cursor). A call without a heartbeat parameter, or with 0, uses
+// the engine's default timeout: SDKs that send heartbeats of their own (the
 // JavaScript SDK's event engine does) set their timeout with those.
 // Leaving is the SDKs' own leave call.
 //

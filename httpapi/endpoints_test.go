@@ -98,6 +98,23 @@ func TestEndpoints(t *testing.T) {
 			check: func(t *testing.T, e *env) { assertState(t, e, "u1", "ch1", `{"mood":"a&b=50%","n":1e+5}`) },
 		},
 		{
+			// The Go SDK v4 sends heartbeat=0 with its default configuration.
+			name:   "heartbeat timeout zero",
+			target: pre + "/channel/ch1/heartbeat?uuid=u1&heartbeat=0",
+			status: 200, endpoint: EndpointHeartbeat,
+			check: func(t *testing.T, e *env) { assert.Equal(t, []string{"ch1"}, e.whereNow("u1")) },
+		},
+		{
+			// The JavaScript SDK 12's setState({channels, state, withHeartbeat: true}).
+			name:   "heartbeat state unkeyed",
+			target: pre + "/channel/ch1,ch2/heartbeat?uuid=u1&heartbeat=20&state=%7B%22role%22%3A%22b%22%7D",
+			status: 200, endpoint: EndpointHeartbeat,
+			check: func(t *testing.T, e *env) {
+				assertState(t, e, "u1", "ch1", `{"role":"b"}`)
+				assertState(t, e, "u1", "ch2", `{"role":"b"}`)
+			},
+		},
+		{
 			name:   "heartbeat escaped names",
 			target: pre + "/channel/%E2%9C%93,caf%C3%A9,x%2Ey/heartbeat?uuid=u%2F1",
 			status: 200, endpoint: EndpointHeartbeat,
@@ -281,7 +298,6 @@ func TestErrors(t *testing.T) {
 		{name: "heartbeat invalid group", target: pre + "/channel/,/heartbeat?uuid=u1&channel-group=a:b", status: 400},
 		{name: "heartbeat too many channels", ecfg: engine.Config{MaxChannelsPerCall: 2}, target: pre + "/channel/a,b,c/heartbeat?uuid=u1", status: 400},
 		{name: "heartbeat timeout not a number", target: pre + "/channel/ch1/heartbeat?uuid=u1&heartbeat=abc", status: 400},
-		{name: "heartbeat timeout zero", target: pre + "/channel/ch1/heartbeat?uuid=u1&heartbeat=0", status: 400},
 		{name: "heartbeat timeout negative", target: pre + "/channel/ch1/heartbeat?uuid=u1&heartbeat=-5", status: 400},
 		{name: "heartbeat state invalid JSON", target: pre + `/channel/ch1/heartbeat?uuid=u1&state={"ch1":{"a":}}`, status: 400},
 		{name: "heartbeat state not object", target: pre + "/channel/ch1/heartbeat?uuid=u1&state=%5B1%5D", status: 400},

@@ -109,7 +109,7 @@ func TestHostileRequests(t *testing.T) {
 		{name: "group list empty name", target: pre + "/channel/,/heartbeat?uuid=u2&channel-group=g.1,,g.2", status: 400, msg: "empty"},
 		// heartbeat timeout
 		{name: "heartbeat not a number", target: hb + "&heartbeat=abc", status: 400, msg: "heartbeat"},
-		{name: "heartbeat zero", target: hb + "&heartbeat=0", status: 400, msg: "heartbeat"},
+		{name: "heartbeat blank", target: hb + "&heartbeat=%20", status: 400, msg: "heartbeat"},
 		{name: "heartbeat negative", target: hb + "&heartbeat=-1", status: 400, msg: "heartbeat"},
 		{name: "heartbeat fraction", target: hb + "&heartbeat=1.5", status: 400, msg: "heartbeat"},
 		{name: "heartbeat hex", target: hb + "&heartbeat=0x1e", status: 400, msg: "heartbeat"},
@@ -122,6 +122,8 @@ func TestHostileRequests(t *testing.T) {
 		{name: "state value not object", target: hb + "&state=%7B%22lobby%22%3A1%7D", status: 400, msg: "not a JSON object"},
 		{name: "state value string", target: hb + "&state=%7B%22lobby%22%3A%22x%22%7D", status: 400, msg: "not a JSON object"},
 		{name: "state too large", target: hb + "&state=" + url.QueryEscape(`{"lobby":{"a":"`+strings.Repeat("x", 1100)+`"}}`), status: 400, msg: "at most 1024"},
+		{name: "state unkeyed too large", target: hb + "&state=" + url.QueryEscape(`{"a":"`+strings.Repeat("x", 1100)+`"}`), status: 400, msg: "at most 1024"},
+		{name: "state unkeyed invalid UTF-8", target: hb + "&state=%7B%22a%22%3A%22%FF%22%7D", status: 400, msg: "UTF-8"},
 		{name: "state nested over the limit", target: hb + "&state=" + url.QueryEscape(deep), status: 400, msg: "at most 1024"},
 		{name: "state invalid UTF-8", target: hb + "&state=%7B%22lobby%22%3A%7B%22a%22%3A%22%FF%22%7D%7D", status: 400, msg: "UTF-8"},
 		{name: "state double-encoded", target: hb + "&state=" + url.QueryEscape(url.QueryEscape(`{"lobby":{}}`)), status: 400, msg: "state"},

@@ -33,10 +33,9 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request, s *scratch) 
 	}
 	var state map[string]json.RawMessage
 	if s.q.state != "" {
-		if state, err = parseStates(s.q.state); err != nil {
+		if state, err = heartbeatStates(s.q.state, chs, groups); err != nil {
 			return err
 		}
-		dropOtherStates(state, chs, groups)
 	}
 	if err := h.authorize(r.Context(), s, access{uuid: s.q.uuid, chans: chs, groups: groups}); err != nil {
 		return err
@@ -61,15 +60,17 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request, s *scratch) 
 // the engine clamps it much lower.
 const maxHeartbeat = 1 << 30
 
-// heartbeatTimeout reads the heartbeat parameter: absent or empty means the
-// engine's default; otherwise a positive integer of seconds.
+// heartbeatTimeout reads the heartbeat parameter: a non-negative integer of
+// seconds. Absent, empty or 0 means the engine's default timeout (0 is what
+// the Go SDK v4 sends with its default configuration, and PubNub accepts
+// it).
 func heartbeatTimeout(v string) (time.Duration, error) {
 	if v == "" {
 		return 0, nil
 	}
 	n, ok := atoi(v, maxHeartbeat)
-	if !ok || n == 0 {
-		return 0, badRequest(fmt.Sprintf("Invalid heartbeat: %q is not a positive integer", v))
+	if !ok {
+		return 0, badRequest(fmt.Sprintf("Invalid heartbeat: %q is not a non-negative integer", v))
 	}
 	return time.Duration(n) * time.Second, nil
 }
@@ -92,28 +93,57 @@ func atoi(v string, max int) (int, bool) {
 	return min(n, max), true
 }
 
-// parseStates reads a heartbeat's state parameter: a JSON object keyed by
-// channel or channel group, each value that name's state object. The engine
-// checks the values. null means no state: the Go SDK sends it when it has
-// none.
-func parseStates(v string) (map[string]json.RawMessage, error) {
+// heartbeatStates reads the state parameter of a heartbeat, or of a
+// subscribe call's implicit heartbeat, on channels chs and groups groups.
+// It is a JSON object, in one of two forms:
+//
+//   - keyed: some root key names a channel or group of the call. Each value
+//     is that name's state; the names the call does not heartbeat are
+//     dropped, and keep the state they have (the JavaScript SDK sends the
+//     state of every channel it has set state on with each heartbeat).
+//   - unkeyed: no root key names a channel or group of the call. The whole
+//     object is the state of every channel and group the call names. The
+//     JavaScript SDK 12's setState({channels, state, withHeartbeat: true})
+//     sends its state this way.
+//
+// An empty object, {}, names nothing and sets nothing (the JavaScript SDK
+// sends it with every heartbeat when it holds no state), and null is no
+// state (the Go SDK sends it when it has none). The engine checks the
+// values. The result maps each name to a slice of v: callers keep v alive
+// while they use it.
+func heartbeatStates(v string, chs, groups []string) (map[string]json.RawMessage, error) {
 	b := bytes.TrimSpace([]byte(v))
 	if string(b) == "null" {
 		return nil, nil
 	}
 	if len(b) == 0 || b[0] != '{' {
-		return nil, badRequest("Invalid state: not a JSON object keyed by channel or channel group")
+		return nil, badRequest("Invalid state: not a JSON object")
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, badRequest("Invalid state: " + jsonDetail(err))
 	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	for name := range m {
+		if contains(chs, name) || contains(groups, name) {
+			dropOtherStates(m, chs, groups)
+			return m, nil
+		}
+	}
+	whole := json.RawMessage(b)
+	clear(m)
+	for _, name := range chs {
+		m[name] = whole
+	}
+	for _, name := range groups {
+		m[name] = whole
+	}
 	return m, nil
 }
 
-// dropOtherStates drops the state of names the call does not heartbeat. The
-// JavaScript SDK sends the state of every channel it has set state on with
-// each heartbeat, whatever the heartbeat names; that state stays as it was.
+// dropOtherStates drops the state of names the call does not heartbeat.
 func dropOtherStates(state map[string]json.RawMessage, chs, groups []string) {
 	for name := range state {
 		if !contains(chs, name) && !contains(groups, name) {

@@ -319,7 +319,7 @@ func (h *Handler) parseSubscribe(ctx context.Context, s *scratch, sr *subscribeR
 		return err
 	}
 	if s.q.state != "" && h.sub.heartbeat && len(sr.hbChans)+len(sr.hbGroups) > 0 {
-		if sr.state, err = parseStates(s.q.state); err != nil {
+		if sr.state, err = heartbeatStates(s.q.state, sr.hbChans, sr.hbGroups); err != nil {
 			return err
 		}
 		if err := checkSubscribeStates(sr); err != nil {
@@ -340,22 +340,32 @@ func (h *Handler) parseSubscribe(ctx context.Context, s *scratch, sr *subscribeR
 	})
 }
 
-// checkSubscribeStates drops the state of names the implicit heartbeat does
-// not cover and applies the engine's state rules that do not depend on its
-// configuration to the rest: each value is a JSON object. The size limit is
-// the engine's to check.
+// checkSubscribeStates applies the engine's state rules that do not depend
+// on its configuration to the implicit heartbeat's state, before the call
+// waits: each value is a JSON object. The size limit is the engine's to
+// check. An unkeyed state, the same value under every name, is checked once.
 //
-// Unlike a heartbeat's, a subscribe call's state may name other channels:
-// the JavaScript SDK's event engine sends the state of every channel it has
-// set state on with each handshake, whatever the call subscribes to.
+// Like a heartbeat's, a subscribe call's state may name other channels (the
+// JavaScript SDK's event engine sends the state of every channel it has set
+// state on with each handshake, whatever the call subscribes to):
+// heartbeatStates has dropped those.
 func checkSubscribeStates(sr *subscribeRequest) error {
-	dropOtherStates(sr.state, sr.hbChans, sr.hbGroups)
+	var checked json.RawMessage
 	for _, v := range sr.state {
+		if sameBytes(v, checked) {
+			continue
+		}
 		if _, err := engine.CompactState(v, math.MaxInt32); err != nil {
 			return err
 		}
+		checked = v
 	}
 	return nil
+}
+
+// sameBytes reports whether a and b are the same slice of the same memory.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
 func contains(list []string, s string) bool {

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -68,6 +73,15 @@ func TestLoadConfigFile(t *testing.T) {
 			wantKeys:  []httpapi.Key{{SubKey: "s"}},
 			wantAuthz: true,
 		},
+		{name: "empty grants allow nothing", content: `{"grants": {}}`, wantAuthz: true},
+		{
+			// encoding/json matches member names ignoring case; so does the
+			// search for unknown ones.
+			name:      "member names in another case",
+			content:   `{"Keys": [{"SUB_KEY": "s"}], "Grants": {"s": {"*": {"Channels": {"lobby": "r"}}}}}`,
+			wantKeys:  []httpapi.Key{{SubKey: "s"}},
+			wantAuthz: true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,8 +111,24 @@ func TestLoadConfigFileErrors(t *testing.T) {
 		{name: "not an object", content: `[]`, wantErr: "line 1, column 1: the top level: want a JSON object, not array"},
 		{name: "keys not an array", content: `{"keys": {}}`, wantErr: "keys: want a JSON array, not object"},
 		{name: "sub key not a string", content: `{"keys": [{"sub_key": 7}]}`, wantErr: "keys.sub_key: want a JSON string, not number"},
-		{name: "unknown member", content: `{"key": []}`, wantErr: `json: unknown field "key"`},
-		{name: "unknown key member", content: `{"keys": [{"subkey": "s"}]}`, wantErr: `json: unknown field "subkey"`},
+		{name: "unknown member", content: `{"key": []}`, wantErr: `line 1, column 2: unknown field "key" (known: keys, grants)`},
+		{name: "unknown key member", content: `{"keys": [{"subkey": "s"}]}`, wantErr: `line 1, column 12: keys[0]: unknown field "subkey" (known: sub_key, pub_key, secret_key)`},
+		{
+			name:    "unknown member on a later line",
+			content: "{\n  \"keys\": [\n    {\"sub_key\": \"a\"},\n    {\"sub_key\": \"b\", \"pubkey\": \"p\"}\n  ]\n}",
+			wantErr: `line 4, column 22: keys[1]: unknown field "pubkey" (known: sub_key, pub_key, secret_key)`,
+		},
+		{
+			name:    "unknown member in grants",
+			content: "{\n  \"grants\": {\"sub-c-1\": {\"*\": {\"chanels\": {\"lobby\": \"r\"}}}}\n}",
+			wantErr: `line 2, column 32: grants["sub-c-1"]["*"]: unknown field "chanels" (known: channels, groups)`,
+		},
+		{
+			name:    "the first unknown member is named",
+			content: `{"keys": [{"sub_key": "a", "x": 1}], "y": 2}`,
+			wantErr: `line 1, column 28: keys[0]: unknown field "x"`,
+		},
+		{name: "grants of the wrong type", content: `{"grants": {"s": {"a": {"channels": "r"}}}}`, wantErr: "line 1, column 39: grants.channels: want a JSON object, not string"},
 		{name: "trailing data", content: `{} {}`, wantErr: "unexpected data after the top-level JSON object"},
 		{name: "missing sub key", content: `{"keys": [{"sub_key": "a"}, {"pub_key": "p"}]}`, wantErr: "keys[1]: sub_key is missing or empty"},
 		{name: "duplicate sub key", content: `{"keys": [{"sub_key": "a"}, {"sub_key": "b"}, {"sub_key": "a"}]}`, wantErr: `keys[2]: sub_key "a" is already listed at keys[0]`},
@@ -107,7 +137,7 @@ func TestLoadConfigFileErrors(t *testing.T) {
 			content: `{"keys": [{"sub_key": "a", "secret_key": "s"}]}`,
 			wantErr: `keys[0] (sub_key "a"): secret_key needs a pub_key`,
 		},
-		{name: "grants not an object", content: `{"grants": 42}`, wantErr: "grants: "},
+		{name: "grants not an object", content: `{"grants": 42}`, wantErr: "line 1, column 13: grants: want a JSON object, not number"},
 		{name: "bad permission", content: `{"grants": {"s": {"a": {"channels": {"lobby": "x"}}}}}`, wantErr: "grants: httpapi: invalid grants"},
 	}
 	for _, tt := range tests {
@@ -130,3 +160,54 @@ func TestLoadConfigFileErrors(t *testing.T) {
 
 // testGrants is a grant table in the format of httpapi.LoadGrants.
 const testGrants = `{"s": {"auth-reader": {"channels": {"lobby": "r"}}}}`
+
+// FuzzParseConfig: parseConfig never panics, and when encoding/json refuses
+// a file for an unknown member, the error names that member, with its line
+// and column and the path to it.
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{
+		`{}`,
+		`{"key": []}`,
+		`{"keys": [{"sub_key": "a", "subkey": "b"}]}`,
+		`{"keys": [{"sub\u005fkey": "a", "b\u0061d": 1}]}`,
+		`{"grants": {"s": {"*": {"chanels": {"x": "r"}}}}}`,
+		`{"grants": {"s": {"*": {"channels": {"x": "r"}, "groups": {"g": "rm"}}}}, "extra": [1, {"a": 2}]}`,
+		"{\n\t\"keys\" : [ {\"sub_key\":\"a\"} , {\"SUB_KEY\":\"b\", \"x\":null} ]\n}",
+		`{"keys": [[{"nested": 1}]], "x": 1}`,
+		`[{"keys": 1}]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := parseConfig(data)
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		var fc fileConfig
+		derr := dec.Decode(&fc)
+		if derr == nil || !strings.HasPrefix(derr.Error(), "json: unknown field ") {
+			return
+		}
+		require.Error(t, err)
+		name := strings.TrimPrefix(derr.Error(), "json: unknown field ")
+		m := regexp.MustCompile(`^line (\d+), column (\d+): (.+: )?unknown field ` + regexp.QuoteMeta(name) + ` \(known: `).FindStringSubmatch(err.Error())
+		require.NotNil(t, m, "%v", err)
+		// The line and column point at the member's name.
+		line, col := 1, 1
+		at := -1
+		for i, b := range data {
+			if strconv.Itoa(line) == m[1] && strconv.Itoa(col) == m[2] {
+				at = i
+				break
+			}
+			if b == '\n' {
+				line, col = line+1, 1
+			} else {
+				col++
+			}
+		}
+		require.GreaterOrEqual(t, at, 0, "line %s, column %s is not in the file", m[1], m[2])
+		var got string
+		require.NoError(t, json.NewDecoder(bytes.NewReader(data[at:])).Decode(&got), "at line %s, column %s", m[1], m[2])
+		assert.Equal(t, name, strconv.Quote(got))
+	})
+}

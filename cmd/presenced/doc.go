@@ -13,18 +13,24 @@
 // the flag's name in upper case with "-" as "_": -default-timeout is
 // PRESENCED_DEFAULT_TIMEOUT. The variable gives the value; a flag on the
 // command line, when present, overrides it. Durations take Go syntax ("90s",
-// "5m") or a bare number of seconds ("300").
+// "5m") or a bare number of seconds ("300"). A value outside a flag's bounds,
+// 0 included, is refused with an error naming the flag: 0 does not mean the
+// default, which each flag shows.
 //
 //	-addr              host:port to listen on (127.0.0.1:8080); port 0 picks a
 //	                   free port, and the "listening" log line shows the one bound
 //	-config            JSON config file with keys and grants (below)
-//	-default-timeout   presence timeout of a heartbeat that names none (300s)
-//	-min-timeout       smaller heartbeat timeouts are raised to it (20s)
-//	-max-timeout       larger heartbeat timeouts are lowered to it (1h)
-//	-tick              resolution of expiry (1s)
+//	-default-timeout   presence timeout of a heartbeat that names none (300s);
+//	                   more than 0, clamped to -min-timeout and -max-timeout
+//	-min-timeout       smaller heartbeat timeouts are raised to it (20s); at
+//	                   least 1s
+//	-max-timeout       larger heartbeat timeouts are lowered to it (1h); at
+//	                   least -min-timeout
+//	-tick              resolution of expiry (1s); at least 1ms and at most
+//	                   -min-timeout
 //	-announce-max      occupancy above which a channel sends interval events (20;
 //	                   0 means 20, negative means always announce)
-//	-interval          period of interval events (10s)
+//	-interval          period of interval events (10s); at least 1ms
 //	-deltas            list joins, leaves and timeouts in interval events (false)
 //	-max-members       most memberships held, 0 for no bound (0)
 //	-log-format        text or json (text)
@@ -67,7 +73,9 @@
 // and group patterns with their permissions (r read, w write, m manage).
 // Without grants every request is allowed; with them, whatever they do not
 // grant is refused (403). Unknown members are errors, so that a misspelt one
-// is not silently ignored.
+// is not silently ignored. Every error in the file names the file and the
+// place, as "config presenced.json: line 4, column 22: keys[1]: unknown
+// field "pubkey" (known: sub_key, pub_key, secret_key)".
 //
 // # Endpoints
 //

@@ -29,8 +29,28 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// waitTimeout bounds every wait of these tests.
-const waitTimeout = 10 * time.Second
+// waitTimeout bounds every wait of these tests. Waits end on the event or
+// condition they wait for; the bound only turns a hang into a failure, and is
+// generous so that a slow or busy machine never reaches it. No test asserts
+// how long something took on the real clock, except that a timer did not
+// fire early: the engine's and httpapi's tests check timeliness in virtual
+// time.
+const waitTimeout = 30 * time.Second
+
+// waitUntil calls cond until it holds, sleeping a little longer each time
+// (1 ms doubling up to 50 ms), and reports false if waitTimeout passes first.
+func waitUntil(cond func() bool) bool {
+	deadline := time.Now().Add(waitTimeout)
+	pause := time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+	return true
+}
 
 // logSink is an io.Writer collecting log lines, safe for concurrent use,
 // that tests can wait on.

@@ -73,14 +73,14 @@ func newFlagSet(o *options) *flag.FlagSet {
 
 	fs.StringVar(&o.addr, "addr", o.addr, "`host:port` to listen on; port 0 picks a free port (the log line \"listening\" shows it)")
 	fs.StringVar(&o.configPath, "config", "", "JSON config `file` with keys and grants (see the package documentation); none serves any sub key, unsigned, to everyone")
-	fs.Var((*seconds)(&o.defaultTimeout), "default-timeout", "presence timeout of a heartbeat that names none (`duration`: 300, 300s, 5m)")
-	fs.Var((*seconds)(&o.minTimeout), "min-timeout", "smallest presence timeout; smaller heartbeat values are raised to it (`duration`)")
-	fs.Var((*seconds)(&o.maxTimeout), "max-timeout", "largest presence timeout; larger heartbeat values are lowered to it (`duration`)")
-	fs.Var((*seconds)(&o.tick), "tick", "resolution of expiry: a member times out at most one tick after its deadline (`duration`, at least 1ms)")
+	fs.Var((*seconds)(&o.defaultTimeout), "default-timeout", "presence timeout of a heartbeat that names none, clamped to -min-timeout and -max-timeout (`duration`: 300, 300s, 5m; more than 0)")
+	fs.Var((*seconds)(&o.minTimeout), "min-timeout", "smallest presence timeout; smaller heartbeat values are raised to it (`duration`, at least 1s)")
+	fs.Var((*seconds)(&o.maxTimeout), "max-timeout", "largest presence timeout; larger heartbeat values are lowered to it (`duration`, at least -min-timeout)")
+	fs.Var((*seconds)(&o.tick), "tick", "resolution of expiry: a member times out at most one tick after its deadline (`duration`, at least 1ms and at most -min-timeout)")
 	fs.IntVar(&o.announceMax, "announce-max", o.announceMax, "occupancy above which a channel sends interval events instead of join/leave/timeout; 0 means 20, negative means always announce")
-	fs.Var((*seconds)(&o.interval), "interval", "period of interval events (`duration`)")
+	fs.Var((*seconds)(&o.interval), "interval", "period of interval events (`duration`, at least 1ms)")
 	fs.BoolVar(&o.deltas, "deltas", false, "list joined, left and timed-out uuids in interval events")
-	fs.IntVar(&o.maxMembers, "max-members", 0, "most (uuid, channel) memberships held; a join past it is refused; 0 means no bound")
+	fs.IntVar(&o.maxMembers, "max-members", 0, "most (uuid, channel) memberships held; a join past it is refused; 0 means no bound, negative is refused")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log format: text or json")
 	fs.TextVar(&o.logLevel, "log-level", o.logLevel, "log level: debug, info, warn or error")
 	fs.Var((*seconds)(&o.shutdownTimeout), "shutdown-timeout", "on SIGINT or SIGTERM, how long to wait for in-flight requests before closing their connections (`duration`)")
@@ -128,6 +128,9 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	default:
 		return options{}, fmt.Errorf("-log-format %q: want text or json", o.logFormat)
 	}
+	if err := o.checkEngine(); err != nil {
+		return options{}, err
+	}
 	if o.shutdownTimeout <= 0 {
 		return options{}, fmt.Errorf("-shutdown-timeout %v: must be positive", o.shutdownTimeout)
 	}
@@ -141,6 +144,31 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 		return options{}, fmt.Errorf("-subscribe-cache-age %v: must be at least 1s", o.subscribeCacheAge)
 	}
 	return o, nil
+}
+
+// checkEngine checks the engine's settings against the bounds engine.New
+// enforces, so that an error names the flag rather than the Config field.
+// Unlike a zero Config field, a flag set to 0 is not the default (-h shows
+// each default): it is refused like any other value out of bounds.
+// TestEngineFlagsAgreeWithEngine keeps these bounds and the engine's equal.
+func (o options) checkEngine() error {
+	switch {
+	case o.defaultTimeout <= 0:
+		return fmt.Errorf("-default-timeout %v: must be more than 0", o.defaultTimeout)
+	case o.minTimeout < time.Second:
+		return fmt.Errorf("-min-timeout %v: must be at least 1s", o.minTimeout)
+	case o.maxTimeout < o.minTimeout:
+		return fmt.Errorf("-max-timeout %v: must be at least -min-timeout (%v)", o.maxTimeout, o.minTimeout)
+	case o.tick < time.Millisecond:
+		return fmt.Errorf("-tick %v: must be at least 1ms", o.tick)
+	case o.tick > o.minTimeout:
+		return fmt.Errorf("-tick %v: must be at most -min-timeout (%v)", o.tick, o.minTimeout)
+	case o.interval < time.Millisecond:
+		return fmt.Errorf("-interval %v: must be at least 1ms", o.interval)
+	case o.maxMembers < 0:
+		return fmt.Errorf("-max-members %d: must not be negative", o.maxMembers)
+	}
+	return nil
 }
 
 // engineConfig returns the engine configuration the options ask for.

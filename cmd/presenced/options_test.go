@@ -89,8 +89,15 @@ func TestParseOptions(t *testing.T) {
 		},
 		{
 			name: "bare seconds",
-			args: []string{"-default-timeout", "120", "-min-timeout", "0"},
-			want: with(func(o *options) { o.defaultTimeout = 2 * time.Minute; o.minTimeout = 0 }),
+			args: []string{"-default-timeout", "120", "-min-timeout", "1"},
+			want: with(func(o *options) { o.defaultTimeout = 2 * time.Minute; o.minTimeout = time.Second }),
+		},
+		{
+			name: "the engine's bounds, at their edges",
+			args: []string{"-min-timeout", "1s", "-max-timeout", "1s", "-tick", "1s", "-interval", "1ms", "-default-timeout", "1ns", "-max-members", "0"},
+			want: with(func(o *options) {
+				o.minTimeout, o.maxTimeout, o.tick, o.interval, o.defaultTimeout = time.Second, time.Second, time.Second, time.Millisecond, 1
+			}),
 		},
 		{
 			name: "empty variable is unset",
@@ -131,6 +138,17 @@ func TestParseOptionsErrors(t *testing.T) {
 		{name: "zero subscribe cache bytes", args: []string{"-subscribe-cache-bytes", "0"}, wantErr: "-subscribe-cache-bytes 0: must be positive"},
 		{name: "negative subscribe cache bytes", env: map[string]string{"PRESENCED_SUBSCRIBE_CACHE_BYTES": "-1"}, wantErr: "-subscribe-cache-bytes -1: must be positive"},
 		{name: "short subscribe cache age", args: []string{"-subscribe-cache-age", "500ms"}, wantErr: "-subscribe-cache-age 500ms: must be at least 1s"},
+		{name: "zero default timeout", args: []string{"-default-timeout", "0"}, wantErr: "-default-timeout 0s: must be more than 0"},
+		{name: "zero min timeout", args: []string{"-min-timeout", "0"}, wantErr: "-min-timeout 0s: must be at least 1s"},
+		{name: "min timeout under 1s", args: []string{"-min-timeout", "999ms"}, wantErr: "-min-timeout 999ms: must be at least 1s"},
+		{name: "zero max timeout", args: []string{"-max-timeout", "0"}, wantErr: "-max-timeout 0s: must be at least -min-timeout (20s)"},
+		{name: "max timeout under min", args: []string{"-min-timeout", "2h", "-max-timeout", "1h"}, wantErr: "-max-timeout 1h0m0s: must be at least -min-timeout (2h0m0s)"},
+		{name: "zero tick", args: []string{"-tick", "0"}, wantErr: "-tick 0s: must be at least 1ms"},
+		{name: "tick under 1ms", args: []string{"-tick", "999us"}, wantErr: "-tick 999µs: must be at least 1ms"},
+		{name: "tick over min timeout", args: []string{"-min-timeout", "2s", "-tick", "3s"}, wantErr: "-tick 3s: must be at most -min-timeout (2s)"},
+		{name: "zero tick variable", env: map[string]string{"PRESENCED_TICK": "0"}, wantErr: "-tick 0s: must be at least 1ms"},
+		{name: "zero interval", args: []string{"-interval", "0"}, wantErr: "-interval 0s: must be at least 1ms"},
+		{name: "negative max members", args: []string{"-max-members", "-1"}, wantErr: "-max-members -1: must not be negative"},
 		{name: "bad implicit heartbeat variable", env: map[string]string{"PRESENCED_NO_IMPLICIT_HEARTBEAT": "perhaps"}, wantErr: "PRESENCED_NO_IMPLICIT_HEARTBEAT"},
 		{name: "positional argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
 		{
@@ -166,6 +184,55 @@ func TestParseOptionsHelp(t *testing.T) {
 	} {
 		assert.Contains(t, out.String(), want)
 	}
+}
+
+// TestEngineFlagsAgreeWithEngine: for values other than 0, which a flag
+// refuses and a Config field reads as its default, parseOptions accepts the
+// engine's flags exactly when engine.New accepts the configuration they make,
+// at the edges of every bound.
+func TestEngineFlagsAgreeWithEngine(t *testing.T) {
+	durations := []string{"1ns", "999us", "1ms", "2ms", "999ms", "1s", "2s", "20s", "21s", "1h"}
+	flags := []string{"-default-timeout", "-min-timeout", "-max-timeout", "-tick", "-interval"}
+	var args [][]string
+	for _, f := range flags {
+		for _, d := range durations {
+			args = append(args, []string{f, d})
+		}
+	}
+	// Pairs whose bounds depend on each other.
+	for _, min := range []string{"999ms", "1s", "2s", "20s"} {
+		for _, d := range durations {
+			args = append(args,
+				[]string{"-min-timeout", min, "-max-timeout", d},
+				[]string{"-min-timeout", min, "-tick", d})
+		}
+	}
+	for _, n := range []string{"-1", "0", "1"} {
+		args = append(args, []string{"-max-members", n})
+	}
+	for _, a := range args {
+		o, perr := parseOptions(a, func(string) string { return "" }, &bytes.Buffer{})
+		if perr != nil {
+			// Build the configuration the flags asked for, bypassing the
+			// check, as if it had passed.
+			o = defaultsWith(t, a)
+		}
+		eng, eerr := engine.New(o.engineConfig())
+		if eerr == nil {
+			require.NoError(t, eng.Close())
+		}
+		assert.Equal(t, eerr == nil, perr == nil, "%v: flags say %v, engine.New says %v", a, perr, eerr)
+	}
+}
+
+// defaultsWith returns the options of args without checking them: the
+// defaults, with the values args give.
+func defaultsWith(t *testing.T, args []string) options {
+	t.Helper()
+	var o options
+	fs := newFlagSet(&o)
+	require.NoError(t, fs.Parse(args))
+	return o
 }
 
 func TestEngineConfig(t *testing.T) {

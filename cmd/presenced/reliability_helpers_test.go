@@ -37,10 +37,13 @@ const (
 	loadTick           = 100 * time.Millisecond
 	loadSubscribeHold  = time.Second
 	// expirySlack is how long past its deadline plus one tick a member may
-	// still be seen on the real clock of a loaded, shared machine (the race
-	// detector slows every goroutine, the expirer's too) before the load test
-	// calls it a member that did not time out.
-	expirySlack = 2 * time.Second
+	// still be seen before the load test calls it a member that never timed
+	// out. It bounds a failure, generously, and measures nothing: on the
+	// real clock of a loaded, shared machine (the race detector slows every
+	// goroutine, the expirer's too) any tighter figure is the machine's, not
+	// the server's. The engine's tests check the one-tick bound in virtual
+	// time.
+	expirySlack = waitTimeout
 	// pollBound bounds one long-poll: the server holds it for
 	// loadSubscribeHold, then answers it even with nothing to deliver.
 	pollBound = 30 * time.Second

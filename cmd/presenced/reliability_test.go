@@ -37,8 +37,8 @@ import (
 //
 // Checks: every answer is a 200 (so no 5xx); every membership a client has
 // joined (heartbeat answered 200) is in every Here Now and Where Now until it
-// leaves or its timeout passes, and is gone once its timeout plus one tick
-// (plus slack for the real clock) has passed or it has left; state is what
+// leaves or its timeout passes, and is gone once it has left, or, at the
+// latest, a generous bound (expirySlack) after its timeout plus one tick; state is what
 // the last heartbeat set; each channel's events, replayed by the long-polls,
 // move occupancy by one per join and departure, are never delivered twice,
 // and add up to the joins, leaves and timeouts the engine counts; at the end,
@@ -113,14 +113,14 @@ func TestLoadLoopback(t *testing.T) {
 
 	// The long-polls, together, see every join and departure the engine
 	// counted, unless the event cache told them to refresh.
-	pollsDone := waitFor(func() bool {
+	pollsDone := waitUntil(func() bool {
 		return ops.joins.Load() >= m["presenced_joins_total"] &&
 			ops.departures.Load() >= m["presenced_leaves_total"]+m["presenced_timeouts_total"] || ops.refreshes.Load() > 0
 	})
 	// Now that the channels are quiet, each long-poll is held and answered
 	// empty when its hold runs out.
 	heldOut := ops.heldOut.Load()
-	assert.True(t, waitFor(func() bool { return ops.heldOut.Load() >= heldOut+int64(sz.pollers) }),
+	assert.True(t, waitUntil(func() bool { return ops.heldOut.Load() >= heldOut+int64(sz.pollers) }),
 		"long-polls on quiet channels answered when their hold ran out: %d", ops.heldOut.Load()-heldOut)
 	stopPolls()
 	polling.Wait()
@@ -195,19 +195,6 @@ func engineCounters(t *testing.T, s *server) map[string]int64 {
 	return out
 }
 
-// waitFor calls cond every 20 ms until it holds or waitTimeout has passed,
-// and returns its last result.
-func waitFor(cond func() bool) bool {
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
-
 // TestShutdownDuringLoad cancels run's context while clients and long-polls
 // load the server: run returns nil, nothing panics, no goroutine is left,
 // and every client sees a 200 with a JSON body, a 503 or a connection error.
@@ -264,7 +251,7 @@ func TestShutdownDuringLoad(t *testing.T) {
 				})
 			}
 
-			require.True(t, waitFor(func() bool { return answered.Load() >= 500 && ops.polls.Load() >= 20 }),
+			require.True(t, waitUntil(func() bool { return answered.Load() >= 500 && ops.polls.Load() >= 20 }),
 				"the load got going: %d calls, %d polls answered", answered.Load(), ops.polls.Load())
 			stopped := time.Now()
 			require.NoError(t, s.stop(), "run's result")
@@ -306,15 +293,16 @@ func sendPoll(t *testing.T, addr, path string) net.Conn {
 	return conn
 }
 
-// requireHeld checks that the server holds the requests sent on conns: no
-// answer within 300 ms.
-func requireHeld(t *testing.T, conns ...net.Conn) {
+// requireHeld checks that the server holds the n long-polls sent on conns:
+// it waits until the server counts n waiting (presenced_subscribe_waiting),
+// then checks that none has been answered, without waiting: a read with a
+// deadline already past returns at once, with what has arrived, or with a
+// timeout when nothing has.
+func requireHeld(t *testing.T, s *server, conns ...net.Conn) {
 	t.Helper()
-	deadline := time.Now().Add(300 * time.Millisecond)
+	waitMetric(t, "http://"+s.addr, "presenced_subscribe_waiting", strconv.Itoa(len(conns)))
 	for _, conn := range conns {
-		require.NoError(t, conn.SetReadDeadline(deadline))
-	}
-	for _, conn := range conns {
+		require.NoError(t, conn.SetReadDeadline(time.Now()))
 		var b [1]byte
 		_, err := conn.Read(b[:])
 		var ne net.Error
@@ -339,23 +327,23 @@ func TestLongPollClientDisconnects(t *testing.T) {
 	for range held {
 		conns = append(conns, sendPoll(t, s.addr, path))
 	}
+	requireHeld(t, s, conns...)
 	for range abrupt {
 		require.NoError(t, sendPoll(t, s.addr, path).Close())
 	}
-	requireHeld(t, conns...)
 	for _, conn := range conns {
 		require.NoError(t, conn.Close())
 	}
 
 	const closed = `presenced_http_requests_total{endpoint="subscribe",status="499"}`
 	var last string
-	ok := waitFor(func() bool {
+	ok := waitUntil(func() bool {
 		_, body := get(t, s.url("/metrics"))
 		last = metricLines(body)[closed]
 		return last == strconv.Itoa(held+abrupt)
 	})
 	require.True(t, ok, "%s = %q, want %d", closed, last, held+abrupt)
-	ok = waitFor(func() bool { return runtime.NumGoroutine() <= baseline })
+	ok = waitUntil(func() bool { return runtime.NumGoroutine() <= baseline })
 	assert.True(t, ok, "goroutines: %d, %d before the long-polls", runtime.NumGoroutine(), baseline)
 
 	// The server keeps serving, long-polls included.
@@ -378,9 +366,11 @@ func TestLongPollClientDisconnects(t *testing.T) {
 
 // TestTrickledHeadersAreCut opens connections that send a request's headers
 // one byte every 100 ms, never finishing them (slowloris): the server must
-// close each within its ReadHeaderTimeout (10 s) plus 5 s, and keep serving
-// other clients meanwhile. It runs on the real clock for about 10 s, so
-// -short skips it.
+// close each, no earlier than its ReadHeaderTimeout (10 s) after the client
+// began to connect (so it was that timeout, not a rejection of the bytes
+// sent), and keep serving other clients meanwhile. A connection still open
+// waitTimeout after the header timeout fails the test. It runs on the real
+// clock for about 10 s, so -short skips it.
 func TestTrickledHeadersAreCut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out the server's 10 s ReadHeaderTimeout on the real clock")
@@ -389,7 +379,7 @@ func TestTrickledHeadersAreCut(t *testing.T) {
 	s := startServer(t, nil)
 
 	const conns = 8
-	bound := readHeaderTimeout + 5*time.Second
+	bound := readHeaderTimeout + waitTimeout
 	type cut struct {
 		trickleResult
 		err error
@@ -421,9 +411,8 @@ func TestTrickledHeadersAreCut(t *testing.T) {
 	for i, c := range results {
 		require.NoError(t, c.err, "connection %d", i)
 		t.Logf("connection %d: cut after %v and %d bytes; the server sent %q", i, c.after.Round(time.Millisecond), c.written, c.got)
-		assert.Less(t, c.after, bound, "cut within ReadHeaderTimeout + 5 s")
 		// It was the header timeout, not a rejection of the bytes sent.
-		assert.Greater(t, c.after, readHeaderTimeout/2)
+		assert.GreaterOrEqual(t, c.after, readHeaderTimeout)
 	}
 	require.NoError(t, s.stop())
 	goleak.VerifyNone(t, ignore)
@@ -431,7 +420,7 @@ func TestTrickledHeadersAreCut(t *testing.T) {
 
 // trickleResult is what trickle saw.
 type trickleResult struct {
-	after   time.Duration // from the first byte to the connection's end
+	after   time.Duration // from the start of the dial to the connection's end
 	written int           // bytes written
 	got     string        // what the server sent before closing
 }
@@ -441,12 +430,12 @@ type trickleResult struct {
 // error after bound.
 func trickle(addr string, bound time.Duration) (trickleResult, error) {
 	var r trickleResult
+	start := time.Now() // before the server can have accepted the connection
 	conn, err := net.DialTimeout("tcp", addr, waitTimeout)
 	if err != nil {
 		return r, err
 	}
 	defer conn.Close()
-	start := time.Now()
 	_ = conn.SetDeadline(start.Add(bound))
 
 	closed := make(chan string, 1)

@@ -109,8 +109,8 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{name: "bad flag", args: []string{"-tick", "x"}, wantErr: "invalid value"},
 		{name: "missing config", args: []string{"-config", "/nonexistent/presenced.json"}, wantErr: "config: open /nonexistent/presenced.json"},
-		{name: "engine rejects config", args: []string{"-tick", "1us"}, wantErr: "engine: "},
-		{name: "min above max", args: []string{"-min-timeout", "2h", "-max-timeout", "1h"}, wantErr: "engine: "},
+		{name: "tick out of bounds", args: []string{"-tick", "1us"}, wantErr: "-tick 1µs: must be at least 1ms"},
+		{name: "min above max", args: []string{"-min-timeout", "2h", "-max-timeout", "1h"}, wantErr: "-max-timeout 1h0m0s: must be at least -min-timeout"},
 		{name: "address in use", args: []string{"-addr", busy.Addr().String()}, wantErr: "listen: "},
 		{name: "bad address", args: []string{"-addr", "nowhere"}, wantErr: "listen: "},
 	}
@@ -125,6 +125,12 @@ func TestRunErrors(t *testing.T) {
 		})
 	}
 
+	t.Run("unknown field names the file and the place", func(t *testing.T) {
+		path := writeFile(t, "presenced.json", "{\n  \"keys\": [{\"sub_key\": \"a\", \"secret\": \"s\"}]\n}")
+		err := run(ctx, []string{"-config", path}, func(string) string { return "" }, io.Discard, io.Discard)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "config "+path+`: line 2, column 29: keys[0]: unknown field "secret"`)
+	})
 	t.Run("key the API rejects names the file", func(t *testing.T) {
 		path := writeFile(t, "presenced.json", `{"keys": [{"sub_key": "a/b"}]}`)
 		err := run(ctx, []string{"-config", path}, func(string) string { return "" }, io.Discard, io.Discard)
@@ -342,20 +348,20 @@ func TestShutdownAnswersLongPolls(t *testing.T) {
 		}
 		api.ServeHTTP(w, r)
 	})
-	s := startServe(t, newRootHandler(h, http.NotFoundHandler()), func() { _ = api.Close() }, time.Minute)
+	// The hold and the drain last an hour: an answer within the client's
+	// bound (waitTimeout) can only come from Close.
+	s := startServe(t, newRootHandler(h, http.NotFoundHandler()), func() { _ = api.Close() }, time.Hour)
 
 	tt := subscribeHandshake(t, "http://"+s.addr, "lobby-pnpres")
 	poll := getAsync("http://" + s.addr + "/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt=" + tt)
 	waitSubscribeWaiting(t, api, 1)
 	other := getAsync("http://" + s.addr + "/slow")
 	<-others.entered
-	start := time.Now()
 	s.stop()
 
-	// The long-poll is answered at once, as if its hold had run out...
+	// The long-poll is answered, as if its hold had run out...
 	r := <-poll
 	require.NoError(t, r.err)
-	assert.Less(t, time.Since(start), 2*time.Second, "answered promptly")
 	assert.Equal(t, http.StatusOK, r.status)
 	assert.JSONEq(t, `{"t":{"t":"`+tt+`","r":1},"m":[]}`, r.body)
 	// ...while the other request in flight still finishes normally.
@@ -391,54 +397,49 @@ func subscribeHandshake(t *testing.T, base, chans string) string {
 // waitSubscribeWaiting waits until api holds n waiting long-polls.
 func waitSubscribeWaiting(t *testing.T, api *httpapi.Handler, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for api.SubscribeStats().Waiting != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d long-polls waiting, want %d", api.SubscribeStats().Waiting, n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !waitUntil(func() bool { return api.SubscribeStats().Waiting == n }) {
+		t.Fatalf("%d long-polls waiting after %v, want %d", api.SubscribeStats().Waiting, waitTimeout, n)
 	}
 }
 
 // waitMetric polls /metrics on base until sample has the value want.
 func waitMetric(t *testing.T, base, sample, want string) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	var got string
+	if !waitUntil(func() bool {
 		_, body := get(t, base+"/metrics")
-		got := metricLines(body)[sample]
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %q, want %q", sample, got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
+		got = metricLines(body)[sample]
+		return got == want
+	}) {
+		t.Fatalf("%s = %q after %v, want %q", sample, got, waitTimeout, want)
 	}
 }
 
 // TestRunAnswersLongPollOnCancel: when run's context ends, as on SIGTERM, a
 // waiting long-poll gets an answer a PubNub client reads: its cursor and no
-// events, at once rather than at the end of its hold or of the drain.
+// events, at once rather than at the end of its hold or of the drain. Both
+// last an hour, so an answer, and run's return, within the tests' bound
+// (waitTimeout) can only come from the shutdown.
 func TestRunAnswersLongPollOnCancel(t *testing.T) {
-	s := startServer(t, nil, "-subscribe-hold", "1h", "-shutdown-timeout", "1m")
+	s := startServer(t, nil, "-subscribe-hold", "1h", "-shutdown-timeout", "1h")
 	tt := subscribeHandshake(t, "http://"+s.addr, "lobby-pnpres")
 	poll := getAsync(s.url("/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt=" + tt))
 	waitMetric(t, "http://"+s.addr, "presenced_subscribe_waiting", "1")
 
-	start := time.Now()
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop() }()
 	r := <-poll
 	require.NoError(t, r.err)
-	assert.Less(t, time.Since(start), 2*time.Second, "answered promptly")
 	assert.Equal(t, http.StatusOK, r.status)
 	assert.JSONEq(t, `{"t":{"t":"`+tt+`","r":1},"m":[]}`, r.body)
 	require.NoError(t, <-stopped)
-	assert.Less(t, time.Since(start), 5*time.Second, "run returned without waiting out the drain")
 	assert.NotContains(t, s.log.String(), "did not finish in time")
 }
 
+// TestRunSubscribeHold: PRESENCED_SUBSCRIBE_HOLD sets the hold. The answer
+// comes no earlier than the hold after the request was sent (a timer never
+// fires early), and within the tests' bound, far below the default hold of
+// 280 s.
 func TestRunSubscribeHold(t *testing.T) {
 	s := startServer(t, map[string]string{"PRESENCED_SUBSCRIBE_HOLD": "300ms"})
 	tt := subscribeHandshake(t, "http://"+s.addr, "lobby-pnpres")
@@ -447,8 +448,7 @@ func TestRunSubscribeHold(t *testing.T) {
 	held := time.Since(start)
 	assert.Equal(t, http.StatusOK, status)
 	assert.JSONEq(t, `{"t":{"t":"`+tt+`","r":1},"m":[]}`, body)
-	assert.GreaterOrEqual(t, held, 250*time.Millisecond)
-	assert.Less(t, held, 5*time.Second)
+	assert.GreaterOrEqual(t, held, 300*time.Millisecond, "held for the hold")
 }
 
 func TestRunSubscribeDeliversEvents(t *testing.T) {
@@ -495,7 +495,8 @@ func TestRunImplicitHeartbeat(t *testing.T) {
 // TestSignalDrainsAndExits runs main in a child process (this test binary,
 // with mainEnv set), stops it with SIGTERM and checks that it exits 0 after
 // logging its shutdown, and that a long-poll waiting then is answered at once
-// with its cursor and no events.
+// with its cursor and no events: the hold and the drain last an hour, so an
+// answer and an exit within the tests' bound can only come from the signal.
 func TestSignalDrainsAndExits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
@@ -504,7 +505,7 @@ func TestSignalDrainsAndExits(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*waitTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, "-addr", "127.0.0.1:0", "-log-level", "debug", "-subscribe-hold", "1h", "-shutdown-timeout", "1m")
+	cmd := exec.CommandContext(ctx, exe, "-addr", "127.0.0.1:0", "-log-level", "debug", "-subscribe-hold", "1h", "-shutdown-timeout", "1h")
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -545,11 +546,9 @@ func TestSignalDrainsAndExits(t *testing.T) {
 	poll := getAsync("http://" + addr + "/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt=" + tt)
 	waitMetric(t, "http://"+addr, "presenced_subscribe_waiting", "1")
 
-	start := time.Now()
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	r := <-poll
 	require.NoError(t, r.err)
-	assert.Less(t, time.Since(start), 2*time.Second, "answered promptly")
 	assert.Equal(t, http.StatusOK, r.status)
 	assert.JSONEq(t, `{"t":{"t":"`+tt+`","r":1},"m":[]}`, r.body)
 	waitLine(regexp.MustCompile(`msg="shutting down"`))
@@ -557,6 +556,5 @@ func TestSignalDrainsAndExits(t *testing.T) {
 	for range lines {
 	}
 	require.NoError(t, cmd.Wait(), "exit status after SIGTERM")
-	assert.Less(t, time.Since(start), 5*time.Second, "exited without waiting out the drain")
 	assert.NotContains(t, log.String(), "did not finish in time")
 }

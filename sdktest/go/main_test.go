@@ -20,12 +20,20 @@ const (
 // unbuffered done channel while holding the manager's lock, and the loop,
 // which took the first caller's send and left, waits for that lock in its
 // deferred clean-up. Nothing in the client or the server can release them.
-// Every other goroutine still counts as a leak.
 var sdkHeartbeatDeadlock = []goleak.Option{
 	goleak.IgnoreTopFunction("github.com/pubnub/go.(*HeartbeatManager).stopHeartbeat"),
 	goleak.IgnoreAnyFunction("github.com/pubnub/go.(*HeartbeatManager).readHeartBeatTimer.func1.1"),
 }
 
+// sdkHeartbeatLateStart names the heartbeat loop the SDK (v4.10.0,
+// subscription_manager.go) starts on a goroutine of its own once a
+// subscription connects or reconnects (go startHeartbeatTimer): when Destroy
+// runs before that goroutine does, Destroy finds no loop to stop, and the
+// loop then starts and waits for a stop that never comes. Seen once in
+// eighteen runs of the suite, on a busy machine.
+var sdkHeartbeatLateStart = goleak.IgnoreTopFunction("github.com/pubnub/go.(*HeartbeatManager).readHeartBeatTimer.func1")
+
+// Every goroutine but those above counts as a leak.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, sdkHeartbeatDeadlock...)
+	goleak.VerifyTestMain(m, append(sdkHeartbeatDeadlock, sdkHeartbeatLateStart)...)
 }

@@ -19,7 +19,9 @@ package sdktest
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -62,6 +64,33 @@ var engineConfig = engine.Config{
 // subscribe long-polls so that the server's Close does not wait for them.
 func newServer(t *testing.T) string {
 	t.Helper()
+	host, _ := newRecordingServer(t)
+	return host
+}
+
+// requestLog records the requests a server receives; safe for concurrent use.
+type requestLog struct {
+	mu   sync.Mutex
+	urls []*url.URL
+}
+
+// matching returns the requests so far whose path ends with suffix.
+func (l *requestLog) matching(suffix string) []*url.URL {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*url.URL
+	for _, u := range l.urls {
+		if strings.HasSuffix(u.Path, suffix) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// newRecordingServer is newServer, and also returns the log of the requests
+// the server receives.
+func newRecordingServer(t *testing.T) (string, *requestLog) {
+	t.Helper()
 	eng, err := engine.New(engineConfig)
 	require.NoError(t, err)
 	h, err := httpapi.New(eng, httpapi.Config{Keys: []httpapi.Key{
@@ -69,13 +98,19 @@ func newServer(t *testing.T) string {
 		{SubKey: signedSubKey, PubKey: signedPubKey, SecretKey: secretKey},
 	}})
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
+	log := &requestLog{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.mu.Lock()
+		log.urls = append(log.urls, r.URL)
+		log.mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(func() {
 		require.NoError(t, h.Close())
 		srv.Close()
 		require.NoError(t, eng.Close())
 	})
-	return strings.TrimPrefix(srv.URL, "http://")
+	return strings.TrimPrefix(srv.URL, "http://"), log
 }
 
 // newClient returns an SDK client of the unsigned keyset with user id uuid,
@@ -91,9 +126,9 @@ func newClient(t *testing.T, host, uuid string, configure func(*pubnub.Config)) 
 	c.UUID = uuid
 	c.NonSubscribeRequestTimeout = 10
 	c.ConnectTimeout = 10
-	// The SDK's default presence timeout is 0, which it would send as
-	// heartbeat=0: a 400 here, since the timeout must be a positive integer.
-	c.SetPresenceTimeout(20)
+	// Presence settings are the SDK's defaults unless configure sets them: a
+	// presence timeout of 0, which Heartbeat() sends as heartbeat=0 (the
+	// server's default timeout), and no heartbeat loop.
 	if configure != nil {
 		configure(c)
 	}
@@ -105,6 +140,41 @@ func newClient(t *testing.T, host, uuid string, configure func(*pubnub.Config)) 
 		destroyers.Delete(pn)
 	})
 	return pn
+}
+
+// presenceTimeout20 sets a presence timeout of 20 s (heartbeats every 9 s),
+// as an application that calls SetPresenceTimeout does.
+func presenceTimeout20(c *pubnub.Config) { c.SetPresenceTimeout(20) }
+
+// both returns a configure function applying f, then g; either may be nil.
+func both(f, g func(*pubnub.Config)) func(*pubnub.Config) {
+	return func(c *pubnub.Config) {
+		for _, h := range []func(*pubnub.Config){f, g} {
+			if h != nil {
+				h(c)
+			}
+		}
+	}
+}
+
+// presenceConfigs are the client configurations the REST tests run under:
+// the SDK's defaults, whose heartbeats carry heartbeat=0, and a presence
+// timeout of 20 s, whose heartbeats carry heartbeat=20.
+var presenceConfigs = []struct {
+	name      string
+	configure func(*pubnub.Config)
+}{
+	{"sdk defaults", nil},
+	{"presence timeout 20", presenceTimeout20},
+}
+
+// forEachPresenceConfig runs test once per presence configuration, as a
+// subtest, with that configuration's configure function (nil for the SDK's
+// defaults).
+func forEachPresenceConfig(t *testing.T, test func(t *testing.T, presence func(*pubnub.Config))) {
+	for _, pc := range presenceConfigs {
+		t.Run(pc.name, func(t *testing.T) { test(t, pc.configure) })
+	}
 }
 
 // destroyers holds the Destroy, once, of each client newClient made: the SDK
@@ -204,27 +274,57 @@ func sorted(s ...string) []string {
 }
 
 func TestHeartbeatWithState(t *testing.T) {
-	host := newServer(t)
-	ch := uniq("hb")
-	alice := newClient(t, host, uniq("alice"), nil)
+	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
+		host := newServer(t)
+		ch := uniq("hb")
+		alice := newClient(t, host, uniq("alice"), presence)
 
-	heartbeat(t, alice, []string{ch}, nil, map[string]any{ch: map[string]any{"mood": "happy", "n": 1}})
-	resp, _, err := alice.HereNow().Channels([]string{ch}).IncludeUUIDs(true).IncludeState(true).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 1, resp.TotalOccupancy)
-	assert.Equal(t, []occupant{{alice.Config.UUID, map[string]any{"mood": "happy", "n": float64(1)}}}, occupantsOf(t, resp, ch))
+		heartbeat(t, alice, []string{ch}, nil, map[string]any{ch: map[string]any{"mood": "happy", "n": 1}})
+		resp, _, err := alice.HereNow().Channels([]string{ch}).IncludeUUIDs(true).IncludeState(true).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 1, resp.TotalOccupancy)
+		assert.Equal(t, []occupant{{alice.Config.UUID, map[string]any{"mood": "happy", "n": float64(1)}}}, occupantsOf(t, resp, ch))
 
-	// A refresh without state keeps the member and its state.
-	heartbeat(t, alice, []string{ch}, nil, nil)
-	resp, _, err = alice.HereNow().Channels([]string{ch}).IncludeState(true).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, []occupant{{alice.Config.UUID, map[string]any{"mood": "happy", "n": float64(1)}}}, occupantsOf(t, resp, ch))
+		// A refresh without state keeps the member and its state.
+		heartbeat(t, alice, []string{ch}, nil, nil)
+		resp, _, err = alice.HereNow().Channels([]string{ch}).IncludeState(true).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, []occupant{{alice.Config.UUID, map[string]any{"mood": "happy", "n": float64(1)}}}, occupantsOf(t, resp, ch))
+	})
+}
+
+// TestHeartbeatParameter: with its defaults the SDK sends heartbeat=0,
+// which the server takes as its default timeout; with SetPresenceTimeout(20)
+// it sends heartbeat=20. Both are answered 200 and join.
+func TestHeartbeatParameter(t *testing.T) {
+	for _, tc := range []struct {
+		configure func(*pubnub.Config)
+		want      string
+	}{
+		{nil, "0"},
+		{presenceTimeout20, "20"},
+	} {
+		t.Run("heartbeat="+tc.want, func(t *testing.T) {
+			host, log := newRecordingServer(t)
+			ch := uniq("hbparam")
+			ivan := newClient(t, host, uniq("ivan"), tc.configure)
+			_, status, err := ivan.Heartbeat().Channels([]string{ch}).Execute()
+			require.NoError(t, err)
+			assert.Equal(t, 200, status.StatusCode)
+			sent := log.matching("/heartbeat")
+			require.Len(t, sent, 1)
+			assert.Equal(t, tc.want, sent[0].Query().Get("heartbeat"))
+			assert.Equal(t, []string{ch}, whereNow(t, ivan, ivan.Config.UUID))
+		})
+	}
 }
 
 func TestPresenceLoopAndLeave(t *testing.T) {
 	host := newServer(t)
 	ch1, ch2 := uniq("loop"), uniq("loop")
-	bob := newClient(t, host, uniq("bob"), nil)
+	// With the SDK's defaults (presence timeout 0) Presence().Connected(true)
+	// starts no loop at all: an application that uses it sets a timeout.
+	bob := newClient(t, host, uniq("bob"), presenceTimeout20)
 	observer := newClient(t, host, uniq("observer"), nil)
 
 	// Presence().Connected(true) starts the SDK's heartbeat loop, whose first
@@ -255,256 +355,266 @@ func TestPresenceLoopAndLeave(t *testing.T) {
 }
 
 func TestHereNow(t *testing.T) {
-	host := newServer(t)
-	ch, other := uniq("hn"), uniq("hn")
-	alice := newClient(t, host, uniq("alice"), nil)
-	bob := newClient(t, host, uniq("bob"), nil)
-	heartbeat(t, alice, []string{ch}, nil, map[string]any{ch: map[string]any{"role": "host"}})
-	heartbeat(t, bob, []string{ch, other}, nil, nil)
-	want := []occupant{{alice.Config.UUID, map[string]any{"role": "host"}}, {bob.Config.UUID, nil}}
-	slices.SortFunc(want, func(a, b occupant) int { return strings.Compare(a.UUID, b.UUID) })
+	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
+		host := newServer(t)
+		ch, other := uniq("hn"), uniq("hn")
+		alice := newClient(t, host, uniq("alice"), presence)
+		bob := newClient(t, host, uniq("bob"), presence)
+		heartbeat(t, alice, []string{ch}, nil, map[string]any{ch: map[string]any{"role": "host"}})
+		heartbeat(t, bob, []string{ch, other}, nil, nil)
+		want := []occupant{{alice.Config.UUID, map[string]any{"role": "host"}}, {bob.Config.UUID, nil}}
+		slices.SortFunc(want, func(a, b occupant) int { return strings.Compare(a.UUID, b.UUID) })
 
-	t.Run("uuids and state", func(t *testing.T) {
-		resp, _, err := alice.HereNow().Channels([]string{ch}).IncludeUUIDs(true).IncludeState(true).Execute()
-		require.NoError(t, err)
-		assert.Equal(t, 1, resp.TotalChannels)
-		assert.Equal(t, 2, resp.TotalOccupancy)
-		assert.Equal(t, 2, channelOf(t, resp, ch).Occupancy)
-		assert.Equal(t, want, occupantsOf(t, resp, ch))
-	})
-	t.Run("uuids without state", func(t *testing.T) {
-		resp, _, err := alice.HereNow().Channels([]string{ch}).IncludeUUIDs(true).IncludeState(false).Execute()
-		require.NoError(t, err)
-		assert.Equal(t, []occupant{{want[0].UUID, nil}, {want[1].UUID, nil}}, occupantsOf(t, resp, ch))
-	})
-	t.Run("no uuids, one channel", func(t *testing.T) {
-		resp, _, err := alice.HereNow().Channels([]string{ch}).IncludeUUIDs(false).Execute()
-		require.NoError(t, err)
-		// The server answers {"occupancy":2,...} without uuids. The SDK reads
-		// that occupancy only as a Go int, which JSON numbers never decode
-		// to, so it reports 0 whatever the server says: check what it can.
-		assert.Empty(t, channelOf(t, resp, ch).Occupants)
-	})
-	t.Run("no uuids, several channels", func(t *testing.T) {
-		resp, _, err := alice.HereNow().Channels([]string{ch, other}).IncludeUUIDs(false).Execute()
-		require.NoError(t, err)
-		assert.Equal(t, 2, resp.TotalChannels)
-		assert.Equal(t, 3, resp.TotalOccupancy)
-		assert.Equal(t, 2, channelOf(t, resp, ch).Occupancy)
-		assert.Empty(t, channelOf(t, resp, ch).Occupants)
-		assert.Equal(t, 1, channelOf(t, resp, other).Occupancy)
-	})
-	t.Run("several channels with state", func(t *testing.T) {
-		resp, _, err := alice.HereNow().Channels([]string{ch, other}).IncludeUUIDs(true).IncludeState(true).Execute()
-		require.NoError(t, err)
-		assert.Equal(t, 3, resp.TotalOccupancy)
-		assert.Equal(t, want, occupantsOf(t, resp, ch))
-		assert.Equal(t, []occupant{{bob.Config.UUID, nil}}, occupantsOf(t, resp, other))
-	})
-	t.Run("global", func(t *testing.T) {
-		resp, _, err := alice.HereNow().IncludeUUIDs(true).Execute()
-		require.NoError(t, err)
-		assert.Equal(t, 2, resp.TotalChannels)
-		assert.Equal(t, 3, resp.TotalOccupancy)
-		assert.Equal(t, []occupant{{want[0].UUID, nil}, {want[1].UUID, nil}}, occupantsOf(t, resp, ch))
+		t.Run("uuids and state", func(t *testing.T) {
+			resp, _, err := alice.HereNow().Channels([]string{ch}).IncludeUUIDs(true).IncludeState(true).Execute()
+			require.NoError(t, err)
+			assert.Equal(t, 1, resp.TotalChannels)
+			assert.Equal(t, 2, resp.TotalOccupancy)
+			assert.Equal(t, 2, channelOf(t, resp, ch).Occupancy)
+			assert.Equal(t, want, occupantsOf(t, resp, ch))
+		})
+		t.Run("uuids without state", func(t *testing.T) {
+			resp, _, err := alice.HereNow().Channels([]string{ch}).IncludeUUIDs(true).IncludeState(false).Execute()
+			require.NoError(t, err)
+			assert.Equal(t, []occupant{{want[0].UUID, nil}, {want[1].UUID, nil}}, occupantsOf(t, resp, ch))
+		})
+		t.Run("no uuids, one channel", func(t *testing.T) {
+			resp, _, err := alice.HereNow().Channels([]string{ch}).IncludeUUIDs(false).Execute()
+			require.NoError(t, err)
+			// The server answers {"occupancy":2,...} without uuids. The SDK reads
+			// that occupancy only as a Go int, which JSON numbers never decode
+			// to, so it reports 0 whatever the server says: check what it can.
+			assert.Empty(t, channelOf(t, resp, ch).Occupants)
+		})
+		t.Run("no uuids, several channels", func(t *testing.T) {
+			resp, _, err := alice.HereNow().Channels([]string{ch, other}).IncludeUUIDs(false).Execute()
+			require.NoError(t, err)
+			assert.Equal(t, 2, resp.TotalChannels)
+			assert.Equal(t, 3, resp.TotalOccupancy)
+			assert.Equal(t, 2, channelOf(t, resp, ch).Occupancy)
+			assert.Empty(t, channelOf(t, resp, ch).Occupants)
+			assert.Equal(t, 1, channelOf(t, resp, other).Occupancy)
+		})
+		t.Run("several channels with state", func(t *testing.T) {
+			resp, _, err := alice.HereNow().Channels([]string{ch, other}).IncludeUUIDs(true).IncludeState(true).Execute()
+			require.NoError(t, err)
+			assert.Equal(t, 3, resp.TotalOccupancy)
+			assert.Equal(t, want, occupantsOf(t, resp, ch))
+			assert.Equal(t, []occupant{{bob.Config.UUID, nil}}, occupantsOf(t, resp, other))
+		})
+		t.Run("global", func(t *testing.T) {
+			resp, _, err := alice.HereNow().IncludeUUIDs(true).Execute()
+			require.NoError(t, err)
+			assert.Equal(t, 2, resp.TotalChannels)
+			assert.Equal(t, 3, resp.TotalOccupancy)
+			assert.Equal(t, []occupant{{want[0].UUID, nil}, {want[1].UUID, nil}}, occupantsOf(t, resp, ch))
+		})
 	})
 }
 
 func TestWhereNow(t *testing.T) {
-	host := newServer(t)
-	ch1, ch2 := uniq("wn"), uniq("wn")
-	dave := newClient(t, host, uniq("dave"), nil)
-	heartbeat(t, dave, []string{ch1, ch2}, nil, nil)
+	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
+		host := newServer(t)
+		ch1, ch2 := uniq("wn"), uniq("wn")
+		dave := newClient(t, host, uniq("dave"), presence)
+		heartbeat(t, dave, []string{ch1, ch2}, nil, nil)
 
-	resp, _, err := dave.WhereNow().Execute() // the client's own uuid
-	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{ch1, ch2}, resp.Channels)
-	assert.Empty(t, whereNow(t, dave, uniq("nobody")))
+		resp, _, err := dave.WhereNow().Execute() // the client's own uuid
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{ch1, ch2}, resp.Channels)
+		assert.Empty(t, whereNow(t, dave, uniq("nobody")))
+	})
 }
 
 func TestSetAndGetState(t *testing.T) {
-	host := newServer(t)
-	ch1, ch2, absent := uniq("st"), uniq("st"), uniq("st")
-	erin := newClient(t, host, uniq("erin"), nil)
-	heartbeat(t, erin, []string{ch1, ch2}, nil, nil)
+	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
+		host := newServer(t)
+		ch1, ch2, absent := uniq("st"), uniq("st"), uniq("st")
+		erin := newClient(t, host, uniq("erin"), presence)
+		heartbeat(t, erin, []string{ch1, ch2}, nil, nil)
 
-	got, _, err := erin.GetState().Channels([]string{ch1}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, map[string]any{ch1: map[string]any{}}, got.State, "no state yet")
+		got, _, err := erin.GetState().Channels([]string{ch1}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{ch1: map[string]any{}}, got.State, "no state yet")
 
-	set, status, err := erin.SetState().Channels([]string{ch1}).State(map[string]any{"mood": "busy", "tags": []string{"a", "b"}}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 200, status.StatusCode)
-	assert.Equal(t, map[string]any{"mood": "busy", "tags": []any{"a", "b"}}, set.State)
+		set, status, err := erin.SetState().Channels([]string{ch1}).State(map[string]any{"mood": "busy", "tags": []string{"a", "b"}}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 200, status.StatusCode)
+		assert.Equal(t, map[string]any{"mood": "busy", "tags": []any{"a", "b"}}, set.State)
 
-	got, _, err = erin.GetState().Channels([]string{ch1}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, erin.Config.UUID, got.UUID)
-	assert.Equal(t, map[string]any{ch1: map[string]any{"mood": "busy", "tags": []any{"a", "b"}}}, got.State)
+		got, _, err = erin.GetState().Channels([]string{ch1}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, erin.Config.UUID, got.UUID)
+		assert.Equal(t, map[string]any{ch1: map[string]any{"mood": "busy", "tags": []any{"a", "b"}}}, got.State)
 
-	_, _, err = erin.SetState().Channels([]string{ch1, ch2}).State(map[string]any{"mood": "away"}).Execute()
-	require.NoError(t, err)
-	observer := newClient(t, host, uniq("observer"), nil)
-	got, _, err = observer.GetState().UUID(erin.Config.UUID).Channels([]string{ch1, ch2}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, map[string]any{ch1: map[string]any{"mood": "away"}, ch2: map[string]any{"mood": "away"}}, got.State)
+		_, _, err = erin.SetState().Channels([]string{ch1, ch2}).State(map[string]any{"mood": "away"}).Execute()
+		require.NoError(t, err)
+		observer := newClient(t, host, uniq("observer"), presence)
+		got, _, err = observer.GetState().UUID(erin.Config.UUID).Channels([]string{ch1, ch2}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{ch1: map[string]any{"mood": "away"}, ch2: map[string]any{"mood": "away"}}, got.State)
 
-	resp, _, err := observer.HereNow().Channels([]string{ch2}).IncludeUUIDs(true).IncludeState(true).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, []occupant{{erin.Config.UUID, map[string]any{"mood": "away"}}}, occupantsOf(t, resp, ch2))
+		resp, _, err := observer.HereNow().Channels([]string{ch2}).IncludeUUIDs(true).IncludeState(true).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, []occupant{{erin.Config.UUID, map[string]any{"mood": "away"}}}, occupantsOf(t, resp, ch2))
 
-	// An empty object clears the state.
-	_, _, err = erin.SetState().Channels([]string{ch2}).State(map[string]any{}).Execute()
-	require.NoError(t, err)
-	got, _, err = erin.GetState().Channels([]string{ch2}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, map[string]any{ch2: map[string]any{}}, got.State)
+		// An empty object clears the state.
+		_, _, err = erin.SetState().Channels([]string{ch2}).State(map[string]any{}).Execute()
+		require.NoError(t, err)
+		got, _, err = erin.GetState().Channels([]string{ch2}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{ch2: map[string]any{}}, got.State)
 
-	_, status, err = erin.SetState().Channels([]string{ch1, absent}).State(map[string]any{"mood": "x"}).Execute()
-	require.Error(t, err)
-	assert.Equal(t, 400, status.StatusCode)
-	assert.Contains(t, err.Error(), "You must be present in a channel to set state for it")
-	got, _, err = erin.GetState().Channels([]string{ch1}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, map[string]any{ch1: map[string]any{"mood": "away"}}, got.State, "the failed call applied nothing")
+		_, status, err = erin.SetState().Channels([]string{ch1, absent}).State(map[string]any{"mood": "x"}).Execute()
+		require.Error(t, err)
+		assert.Equal(t, 400, status.StatusCode)
+		assert.Contains(t, err.Error(), "You must be present in a channel to set state for it")
+		got, _, err = erin.GetState().Channels([]string{ch1}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{ch1: map[string]any{"mood": "away"}}, got.State, "the failed call applied nothing")
 
-	// State dies with membership.
-	_, err = erin.Leave().Channels([]string{ch1}).Execute()
-	require.NoError(t, err)
-	_, _, err = erin.SetState().Channels([]string{ch1}).State(map[string]any{"mood": "back"}).Execute()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "You must be present")
+		// State dies with membership.
+		_, err = erin.Leave().Channels([]string{ch1}).Execute()
+		require.NoError(t, err)
+		_, _, err = erin.SetState().Channels([]string{ch1}).State(map[string]any{"mood": "back"}).Execute()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "You must be present")
+	})
 }
 
 func TestChannelGroups(t *testing.T) {
-	host := newServer(t)
-	g := uniq("group")
-	a, b, c := uniq("cg"), uniq("cg"), uniq("cg")
-	pn := newClient(t, host, uniq("admin"), nil)
+	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
+		host := newServer(t)
+		g := uniq("group")
+		a, b, c := uniq("cg"), uniq("cg"), uniq("cg")
+		pn := newClient(t, host, uniq("admin"), presence)
 
-	list := func() []string {
-		t.Helper()
+		list := func() []string {
+			t.Helper()
+			resp, _, err := pn.ListChannelsInChannelGroup().ChannelGroup(g).Execute()
+			require.NoError(t, err)
+			return sorted(resp.Channels...)
+		}
+
+		_, status, err := pn.AddChannelToChannelGroup().ChannelGroup(g).Channels([]string{a, b}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 200, status.StatusCode)
+		assert.Equal(t, sorted(a, b), list())
+
 		resp, _, err := pn.ListChannelsInChannelGroup().ChannelGroup(g).Execute()
 		require.NoError(t, err)
-		return sorted(resp.Channels...)
-	}
+		assert.Equal(t, g, resp.ChannelGroup)
 
-	_, status, err := pn.AddChannelToChannelGroup().ChannelGroup(g).Channels([]string{a, b}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 200, status.StatusCode)
-	assert.Equal(t, sorted(a, b), list())
+		_, _, err = pn.AddChannelToChannelGroup().ChannelGroup(g).Channels([]string{c}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, sorted(a, b, c), list())
 
-	resp, _, err := pn.ListChannelsInChannelGroup().ChannelGroup(g).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, g, resp.ChannelGroup)
+		_, status, err = pn.RemoveChannelFromChannelGroup().ChannelGroup(g).Channels([]string{a}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 200, status.StatusCode)
+		assert.Equal(t, sorted(b, c), list())
 
-	_, _, err = pn.AddChannelToChannelGroup().ChannelGroup(g).Channels([]string{c}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, sorted(a, b, c), list())
+		// Presence through the group: a heartbeat naming only the group joins
+		// each of its channels, with the group's state on each.
+		henry := newClient(t, host, uniq("henry"), presence)
+		heartbeat(t, henry, nil, []string{g}, map[string]any{g: map[string]any{"team": "red"}})
+		assert.Equal(t, sorted(b, c), whereNow(t, pn, henry.Config.UUID))
+		hn, _, err := pn.HereNow().ChannelGroups([]string{g}).IncludeUUIDs(true).IncludeState(true).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 2, hn.TotalChannels)
+		assert.Equal(t, 2, hn.TotalOccupancy)
+		for _, ch := range []string{b, c} {
+			assert.Equal(t, []occupant{{henry.Config.UUID, map[string]any{"team": "red"}}}, occupantsOf(t, hn, ch))
+		}
 
-	_, status, err = pn.RemoveChannelFromChannelGroup().ChannelGroup(g).Channels([]string{a}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 200, status.StatusCode)
-	assert.Equal(t, sorted(b, c), list())
+		_, _, err = henry.SetState().ChannelGroups([]string{g}).State(map[string]any{"team": "blue"}).Execute()
+		require.NoError(t, err)
+		// GetState naming only groups is sent with an empty channel segment
+		// (.../channel//uuid/...), which the server takes as no channels.
+		st, _, err := henry.GetState().ChannelGroups([]string{g}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{b: map[string]any{"team": "blue"}, c: map[string]any{"team": "blue"}}, st.State)
 
-	// Presence through the group: a heartbeat naming only the group joins
-	// each of its channels, with the group's state on each.
-	henry := newClient(t, host, uniq("henry"), nil)
-	heartbeat(t, henry, nil, []string{g}, map[string]any{g: map[string]any{"team": "red"}})
-	assert.Equal(t, sorted(b, c), whereNow(t, pn, henry.Config.UUID))
-	hn, _, err := pn.HereNow().ChannelGroups([]string{g}).IncludeUUIDs(true).IncludeState(true).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 2, hn.TotalChannels)
-	assert.Equal(t, 2, hn.TotalOccupancy)
-	for _, ch := range []string{b, c} {
-		assert.Equal(t, []occupant{{henry.Config.UUID, map[string]any{"team": "red"}}}, occupantsOf(t, hn, ch))
-	}
+		status, err = henry.Leave().ChannelGroups([]string{g}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 200, status.StatusCode)
+		assert.Empty(t, whereNow(t, pn, henry.Config.UUID))
 
-	_, _, err = henry.SetState().ChannelGroups([]string{g}).State(map[string]any{"team": "blue"}).Execute()
-	require.NoError(t, err)
-	// GetState naming only groups is sent with an empty channel segment
-	// (.../channel//uuid/...), which the server takes as no channels.
-	st, _, err := henry.GetState().ChannelGroups([]string{g}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, map[string]any{b: map[string]any{"team": "blue"}, c: map[string]any{"team": "blue"}}, st.State)
+		_, status, err = pn.DeleteChannelGroup().ChannelGroup(g).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 200, status.StatusCode)
+		assert.Empty(t, list())
 
-	status, err = henry.Leave().ChannelGroups([]string{g}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 200, status.StatusCode)
-	assert.Empty(t, whereNow(t, pn, henry.Config.UUID))
-
-	_, status, err = pn.DeleteChannelGroup().ChannelGroup(g).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 200, status.StatusCode)
-	assert.Empty(t, list())
-
-	_, status, err = pn.AddChannelToChannelGroup().ChannelGroup(g).Channels([]string{"bad:name"}).Execute()
-	require.Error(t, err)
-	assert.Equal(t, 400, status.StatusCode)
+		_, status, err = pn.AddChannelToChannelGroup().ChannelGroup(g).Channels([]string{"bad:name"}).Execute()
+		require.Error(t, err)
+		assert.Equal(t, 400, status.StatusCode)
+	})
 }
 
 func TestSignedKeyset(t *testing.T) {
-	host := newServer(t)
-	ch := uniq("signed")
-	g := uniq("signed-group")
-	judy := newClient(t, host, uniq("judy"), signed)
+	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
+		host := newServer(t)
+		ch := uniq("signed")
+		g := uniq("signed-group")
+		judy := newClient(t, host, uniq("judy"), both(signed, presence))
 
-	heartbeat(t, judy, []string{ch}, nil, map[string]any{ch: map[string]any{"signed": true, "text": "a-b_c.d"}})
-	resp, _, err := judy.HereNow().Channels([]string{ch}).IncludeUUIDs(true).IncludeState(true).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, []occupant{{judy.Config.UUID, map[string]any{"signed": true, "text": "a-b_c.d"}}}, occupantsOf(t, resp, ch))
-	resp, _, err = judy.HereNow().IncludeUUIDs(false).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 1, resp.TotalOccupancy)
-	assert.Equal(t, []string{ch}, whereNow(t, judy, judy.Config.UUID))
+		heartbeat(t, judy, []string{ch}, nil, map[string]any{ch: map[string]any{"signed": true, "text": "a-b_c.d"}})
+		resp, _, err := judy.HereNow().Channels([]string{ch}).IncludeUUIDs(true).IncludeState(true).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, []occupant{{judy.Config.UUID, map[string]any{"signed": true, "text": "a-b_c.d"}}}, occupantsOf(t, resp, ch))
+		resp, _, err = judy.HereNow().IncludeUUIDs(false).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 1, resp.TotalOccupancy)
+		assert.Equal(t, []string{ch}, whereNow(t, judy, judy.Config.UUID))
 
-	set, _, err := judy.SetState().Channels([]string{ch}).State(map[string]any{"n": 2, "text": "x y&z"}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, map[string]any{"n": float64(2), "text": "x y&z"}, set.State)
-	got, _, err := judy.GetState().Channels([]string{ch}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, map[string]any{ch: map[string]any{"n": float64(2), "text": "x y&z"}}, got.State)
+		set, _, err := judy.SetState().Channels([]string{ch}).State(map[string]any{"n": 2, "text": "x y&z"}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{"n": float64(2), "text": "x y&z"}, set.State)
+		got, _, err := judy.GetState().Channels([]string{ch}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{ch: map[string]any{"n": float64(2), "text": "x y&z"}}, got.State)
 
-	_, _, err = judy.AddChannelToChannelGroup().ChannelGroup(g).Channels([]string{ch}).Execute()
-	require.NoError(t, err)
-	cg, _, err := judy.ListChannelsInChannelGroup().ChannelGroup(g).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, []string{ch}, cg.Channels)
-	_, _, err = judy.RemoveChannelFromChannelGroup().ChannelGroup(g).Channels([]string{ch}).Execute()
-	require.NoError(t, err)
-	_, _, err = judy.DeleteChannelGroup().ChannelGroup(g).Execute()
-	require.NoError(t, err)
+		_, _, err = judy.AddChannelToChannelGroup().ChannelGroup(g).Channels([]string{ch}).Execute()
+		require.NoError(t, err)
+		cg, _, err := judy.ListChannelsInChannelGroup().ChannelGroup(g).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, []string{ch}, cg.Channels)
+		_, _, err = judy.RemoveChannelFromChannelGroup().ChannelGroup(g).Channels([]string{ch}).Execute()
+		require.NoError(t, err)
+		_, _, err = judy.DeleteChannelGroup().ChannelGroup(g).Execute()
+		require.NoError(t, err)
 
-	_, err = judy.Leave().Channels([]string{ch}).Execute()
-	require.NoError(t, err)
-	assert.Empty(t, whereNow(t, judy, judy.Config.UUID))
+		_, err = judy.Leave().Channels([]string{ch}).Execute()
+		require.NoError(t, err)
+		assert.Empty(t, whereNow(t, judy, judy.Config.UUID))
 
-	for name, configure := range map[string]func(*pubnub.Config){
-		"unsigned": func(c *pubnub.Config) { c.SubscribeKey = signedSubKey; c.PublishKey = signedPubKey },
-		"wrong secret": func(c *pubnub.Config) {
-			signed(c)
-			c.SecretKey = "sec-c-wrong"
-		},
-		"wrong pub key": func(c *pubnub.Config) {
-			signed(c)
-			c.PublishKey = "pub-c-wrong"
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			mallory := newClient(t, host, uniq("mallory"), configure)
-			_, status, err := mallory.Heartbeat().Channels([]string{ch}).Execute()
-			require.Error(t, err)
-			assert.Equal(t, 403, status.StatusCode)
-			assert.Contains(t, err.Error(), "Signature does not match")
-			_, status, err = mallory.HereNow().Channels([]string{ch}).Execute()
-			require.Error(t, err)
-			assert.Equal(t, 403, status.StatusCode)
-			_, status, err = mallory.ListChannelsInChannelGroup().ChannelGroup(g).Execute()
-			require.Error(t, err)
-			assert.Equal(t, 403, status.StatusCode)
-			assert.Empty(t, whereNow(t, judy, mallory.Config.UUID), "nothing of the refused calls was applied")
-		})
-	}
+		for name, configure := range map[string]func(*pubnub.Config){
+			"unsigned": func(c *pubnub.Config) { c.SubscribeKey = signedSubKey; c.PublishKey = signedPubKey },
+			"wrong secret": func(c *pubnub.Config) {
+				signed(c)
+				c.SecretKey = "sec-c-wrong"
+			},
+			"wrong pub key": func(c *pubnub.Config) {
+				signed(c)
+				c.PublishKey = "pub-c-wrong"
+			},
+		} {
+			t.Run(name, func(t *testing.T) {
+				mallory := newClient(t, host, uniq("mallory"), both(configure, presence))
+				_, status, err := mallory.Heartbeat().Channels([]string{ch}).Execute()
+				require.Error(t, err)
+				assert.Equal(t, 403, status.StatusCode)
+				assert.Contains(t, err.Error(), "Signature does not match")
+				_, status, err = mallory.HereNow().Channels([]string{ch}).Execute()
+				require.Error(t, err)
+				assert.Equal(t, 403, status.StatusCode)
+				_, status, err = mallory.ListChannelsInChannelGroup().ChannelGroup(g).Execute()
+				require.Error(t, err)
+				assert.Equal(t, 403, status.StatusCode)
+				assert.Empty(t, whereNow(t, judy, mallory.Config.UUID), "nothing of the refused calls was applied")
+			})
+		}
+	})
 }
 
 func TestUnknownSubKey(t *testing.T) {

@@ -45,10 +45,15 @@ type watcher struct {
 }
 
 // newWatcher returns a client made by newClient whose listener collects
-// presence events and reports the first connection.
+// presence events and reports the first connection. Its presence timeout is
+// 20 s unless configure sets another: with the SDK's default, its subscribe
+// calls carry no heartbeat parameter and no heartbeat loop runs, so a client
+// waiting in a long-poll with nothing to receive would time out after the
+// server's default timeout, 6 s in this suite, and change the occupancy the
+// tests count on.
 func newWatcher(t *testing.T, host, uuid string, configure func(*pubnub.Config)) *watcher {
 	t.Helper()
-	w := &watcher{pn: newClient(t, host, uuid, configure), connected: make(chan struct{}), added: make(chan struct{}, 1)}
+	w := &watcher{pn: newClient(t, host, uuid, both(presenceTimeout20, configure)), connected: make(chan struct{}), added: make(chan struct{}, 1)}
 	l := pubnub.NewListener()
 	var once sync.Once
 	done := make(chan struct{})

@@ -20,9 +20,12 @@ import {
 
 const opts = { timeout: 3 * waitMs };
 
-// withHeartbeat sends `state` as given, and the heartbeat endpoint reads it as
-// {channel or group: state}, as PubNub's REST API defines it: so the state is
-// passed keyed by channel here.
+// withHeartbeat sends `state` as given. The heartbeat endpoint reads it keyed,
+// {channel or group: state}, when a key names a channel or group of the call,
+// and otherwise as the state of every channel and group the call names
+// (unkeyed, as the SDK's documentation shows it). This helper passes it keyed;
+// the tests of the unkeyed form call setState themselves. {}, sent when there
+// is no state, changes none.
 async function heartbeat(pn, channels, state = undefined) {
   const params = { channels, withHeartbeat: true, state: state ?? {} };
   return pn.setState(params);
@@ -42,6 +45,40 @@ test('a heartbeat with state joins the uuid with its state', opts, async () => {
   await heartbeat(alice, [ch]);
   const again = await alice.hereNow({ channels: [ch], includeState: true });
   assert.deepEqual(occupants(again, ch), [{ uuid: alice.userId, state: { mood: 'happy', n: 1 } }]);
+});
+
+test('setState with withHeartbeat and unkeyed state, one channel: here now shows the state', opts, async () => {
+  const ch = uniq('unkeyed');
+  const pat = client(uniq('pat'));
+  const observer = client(uniq('observer'));
+  assert.deepEqual(await pat.setState({ channels: [ch], state: { role: 'b', n: 1 }, withHeartbeat: true }), {});
+
+  const hn = await observer.hereNow({ channels: [ch], includeUUIDs: true, includeState: true });
+  assert.equal(hn.totalOccupancy, 1);
+  assert.deepEqual(occupants(hn, ch), [{ uuid: pat.userId, state: { role: 'b', n: 1 } }]);
+  const st = await observer.getState({ uuid: pat.userId, channels: [ch] });
+  assert.deepEqual(st.channels, { [ch]: { role: 'b', n: 1 } });
+
+  // A new unkeyed state replaces it; a state-less refresh keeps it.
+  await pat.setState({ channels: [ch], state: { role: 'c' }, withHeartbeat: true });
+  await heartbeat(pat, [ch]);
+  const again = await observer.hereNow({ channels: [ch], includeState: true });
+  assert.deepEqual(occupants(again, ch), [{ uuid: pat.userId, state: { role: 'c' } }]);
+});
+
+test('setState with withHeartbeat and unkeyed state, several channels: here now shows it on each', opts, async () => {
+  const chs = [uniq('unkeyed'), uniq('unkeyed'), uniq('unkeyed')];
+  const quinn = client(uniq('quinn'));
+  const observer = client(uniq('observer'));
+  const state = { role: 'b', profile: { name: 'Quinn' } };
+  assert.deepEqual(await quinn.setState({ channels: chs, state, withHeartbeat: true }), {});
+
+  const hn = await observer.hereNow({ channels: chs, includeUUIDs: true, includeState: true });
+  assert.equal(hn.totalOccupancy, 3);
+  for (const ch of chs) {
+    assert.deepEqual(occupants(hn, ch), [{ uuid: quinn.userId, state }], ch);
+  }
+  assert.deepEqual((await observer.whereNow({ uuid: quinn.userId })).channels, [...chs].sort());
 });
 
 test("the SDK's own heartbeat loop joins, presence({connected: false}) leaves", opts, async () => {
@@ -188,12 +225,15 @@ test('bad input is a 400 with the reason', opts, async () => {
   await assertRejects(pn.hereNow({ channels: ['has space'] }), 400, /channel/i);
   const bad = uniq('bad');
   await assertRejects(heartbeat(pn, [bad], { [bad]: 5 }), 400, /state/i);
-  // State keyed by a name the heartbeat does not name is left alone: the
-  // SDK sends the state of every channel it holds state for.
+  // Beside the keys naming the heartbeat's channels, a key naming another
+  // channel is left alone: the SDK sends the state of every channel it holds
+  // state for.
   const other = uniq('other');
-  await heartbeat(pn, [other], { elsewhere: { a: 1 } });
-  const hn = await pn.hereNow({ channels: [other], includeState: true });
-  assert.deepEqual(occupants(hn, other), [{ uuid: pn.userId, state: null }]);
+  const elsewhere = uniq('elsewhere');
+  await heartbeat(pn, [other], { [other]: { a: 1 }, [elsewhere]: { b: 2 } });
+  const hn = await pn.hereNow({ channels: [other, elsewhere], includeState: true });
+  assert.deepEqual(occupants(hn, other), [{ uuid: pn.userId, state: { a: 1 } }]);
+  assert.equal(hn.channels[elsewhere], undefined, 'nobody joined the other channel');
   const stranger = client(uniq('grace'), { subscribeKey: 'sub-c-not-configured' });
   await assertRejects(stranger.hereNow({ channels: [uniq('x')] }), 400, /Invalid Subscribe Key/);
 });
