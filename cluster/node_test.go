@@ -69,5 +69,3 @@ func TestTimeout(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), time.Second, "never before the deadline")
 	assert.Empty(t, hereNow(t, n, "c"))
 }
-
-

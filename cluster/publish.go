@@ -92,8 +92,8 @@ func (n *Node) write(ctx context.Context, ps []*put) error {
 			return err
 		}
 		var ack struct {
-			Seq   uint64               `json:"seq"`
-			Count int                  `json:"count"`
+			Seq   uint64              `json:"seq"`
+			Count int                 `json:"count"`
 			Error *jetstream.APIError `json:"error"`
 		}
 		if err := json.Unmarshal(resp.Data, &ack); err != nil {
