@@ -78,12 +78,16 @@
 // group's applies to each of its channels, a channel's own entry winning),
 // and keys naming anything else are ignored, the state of those names left
 // as it is (the JavaScript SDK sends the state of every channel it has set
-// state on with each heartbeat and subscribe call). Unkeyed: no root key
-// names a channel or group of the call; the whole object is then the state
-// of every channel and group the call names (the JavaScript SDK 12 sends
-// setState({channels, state, withHeartbeat: true}) so):
+// state on with each heartbeat and subscribe call). Keyed by other channels:
+// no root key names a channel or group of the call, but one whose value is
+// an object names a channel the uuid is present on; nothing is set (the
+// JavaScript SDK's event engine sends the state it holds for channel a with
+// its heartbeats of channel b). Unkeyed: otherwise; the whole object is then
+// the state of every channel and group the call names (the JavaScript SDK 12
+// sends setState({channels, state, withHeartbeat: true}) so):
 //
 //	.../channel/a,b/heartbeat?uuid=u1&state={"a":{"mood":"happy"}}   a's state; b's unchanged
+//	.../channel/b/heartbeat?uuid=u1&state={"a":{"mood":"happy"}}     u1 on a: b's unchanged
 //	.../channel/a,b/heartbeat?uuid=u1&state={"mood":"happy"}         a's and b's state
 //
 // An empty object, {}, names nothing and changes no state (the JavaScript

@@ -33,7 +33,7 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request, s *scratch) 
 	}
 	var state map[string]json.RawMessage
 	if s.q.state != "" {
-		if state, err = heartbeatStates(s.q.state, chs, groups); err != nil {
+		if state, err = heartbeatStates(s.q.state, chs, groups, h.presentOn(s.sk, s.q.uuid)); err != nil {
 			return err
 		}
 	}
@@ -101,17 +101,21 @@ func atoi(v string, max int) (int, bool) {
 //     is that name's state; the names the call does not heartbeat are
 //     dropped, and keep the state they have (the JavaScript SDK sends the
 //     state of every channel it has set state on with each heartbeat).
-//   - unkeyed: no root key names a channel or group of the call. The whole
-//     object is the state of every channel and group the call names. The
-//     JavaScript SDK 12's setState({channels, state, withHeartbeat: true})
-//     sends its state this way.
+//   - keyed by other channels: no root key names a channel or group of the
+//     call, but one whose value is an object names a channel the uuid is on
+//     (present(name) reports it). Nothing is set: the JavaScript SDK's event
+//     engine sends the state it holds for channel a with its heartbeats of
+//     channel b.
+//   - unkeyed: otherwise. The whole object is the state of every channel and
+//     group the call names. The JavaScript SDK 12's setState({channels,
+//     state, withHeartbeat: true}) sends its state this way.
 //
 // An empty object, {}, names nothing and sets nothing (the JavaScript SDK
 // sends it with every heartbeat when it holds no state), and null is no
 // state (the Go SDK sends it when it has none). The engine checks the
 // values. The result maps each name to a slice of v: callers keep v alive
 // while they use it.
-func heartbeatStates(v string, chs, groups []string) (map[string]json.RawMessage, error) {
+func heartbeatStates(v string, chs, groups []string, present func(channel string) bool) (map[string]json.RawMessage, error) {
 	b := bytes.TrimSpace([]byte(v))
 	if string(b) == "null" {
 		return nil, nil
@@ -132,6 +136,11 @@ func heartbeatStates(v string, chs, groups []string) (map[string]json.RawMessage
 			return m, nil
 		}
 	}
+	for name, val := range m {
+		if st := bytes.TrimSpace(val); len(st) > 0 && st[0] == '{' && present(name) {
+			return nil, nil
+		}
+	}
 	whole := json.RawMessage(b)
 	clear(m)
 	for _, name := range chs {
@@ -141,6 +150,21 @@ func heartbeatStates(v string, chs, groups []string) (map[string]json.RawMessage
 		m[name] = whole
 	}
 	return m, nil
+}
+
+// presentOn returns a function that reports whether uuid is present on a
+// channel of subKey, asking the Presence implementation once, on first use.
+func (h *Handler) presentOn(subKey, uuid string) func(string) bool {
+	var where []string
+	asked := false
+	return func(ch string) bool {
+		if !asked {
+			asked = true
+			where, _ = h.p.WhereNow(subKey, uuid) // an error leaves it empty: unkeyed
+		}
+		_, found := slices.BinarySearch(where, ch)
+		return found
+	}
 }
 
 // dropOtherStates drops the state of names the call does not heartbeat.

@@ -145,6 +145,18 @@ func TestHeartbeatStateForms(t *testing.T) {
 			want:  want{"ch1": `{"a":1}`},
 		},
 		{
+			// The JavaScript SDK's event engine sends the state it holds for
+			// ch1 with its heartbeats of ch2.
+			name: "keyed by a channel the uuid is on, not in the call", channels: "ch2",
+			state: `{"ch1":{"role":"x"}}`,
+			want:  want{"ch1": `{"kept":true}`, "ch2": `{}`},
+		},
+		{
+			name: "unkeyed, a key naming a channel the uuid is not on", channels: "ch2",
+			state: `{"ch9":{"role":"x"}}`,
+			want:  want{"ch2": `{"ch9":{"role":"x"}}`},
+		},
+		{
 			name: "empty object sets nothing", channels: "ch1,ch2",
 			state: `{}`,
 			want:  want{"ch1": `{"kept":true}`, "ch2": `{}`},

@@ -319,7 +319,7 @@ func (h *Handler) parseSubscribe(ctx context.Context, s *scratch, sr *subscribeR
 		return err
 	}
 	if s.q.state != "" && h.sub.heartbeat && len(sr.hbChans)+len(sr.hbGroups) > 0 {
-		if sr.state, err = heartbeatStates(s.q.state, sr.hbChans, sr.hbGroups); err != nil {
+		if sr.state, err = heartbeatStates(s.q.state, sr.hbChans, sr.hbGroups, h.presentOn(s.sk, s.q.uuid)); err != nil {
 			return err
 		}
 		if err := checkSubscribeStates(sr); err != nil {
