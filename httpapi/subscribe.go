@@ -44,7 +44,14 @@ const statusClientClosed = 499
 type subscribeConfig struct {
 	hold      time.Duration
 	heartbeat bool // implicit heartbeat
+	// ahead is how far a cursor may be ahead of the head of this server's
+	// feed and still be taken as a cursor (Config.SubscribeShared).
+	ahead int64
 }
+
+// sharedAhead is subscribeConfig.ahead with Config.SubscribeShared: a
+// minute, in timetoken units.
+const sharedAhead = int64(time.Minute / 100)
 
 // initSubscribe checks the subscribe settings of cfg and prepares the event
 // feed; nothing starts until the first subscribe call.
@@ -68,6 +75,9 @@ func (h *Handler) initSubscribe(cfg Config) error {
 		age = DefaultSubscribeCacheAge
 	}
 	h.sub = subscribeConfig{hold: hold, heartbeat: !cfg.DisableImplicitHeartbeat}
+	if cfg.SubscribeShared {
+		h.sub.ahead = sharedAhead
+	}
 	p := h.p
 	h.feed = feed.New(feed.Config{
 		Subscribe: func() (*events.Subscription, error) {
@@ -77,7 +87,13 @@ func (h *Handler) initSubscribe(cfg Config) error {
 		MaxBytes: size,
 		MaxAge:   age,
 		Now:      h.now,
+		KeepAll:  cfg.SubscribeShared,
 	})
+	if cfg.SubscribeShared {
+		if err := h.feed.Start(); err != nil {
+			return fmt.Errorf("httpapi: the subscribe feed: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -151,9 +167,11 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, s *scratch) 
 	}
 	defer k.Release()
 	head := k.Head(events.Timetoken(h.now()))
-	if sr.cursor == 0 || sr.cursor > head {
+	if sr.cursor == 0 || sr.cursor > head+h.sub.ahead {
 		// A handshake, or a cursor this server cannot have handed out (a
-		// clock stepped back, another server): start from now.
+		// clock stepped back, another server): start from now. Servers
+		// sharing a presence take one a little ahead as it is: another
+		// server handed it out, ahead of this one's clock or reading.
 		return h.answerSubscribe(w, r, s, &sr, head, nil)
 	}
 	return h.longPoll(w, r, s, &sr, k)

@@ -63,6 +63,11 @@ type Config struct {
 	// Now is the wall clock that new floors are read from; nil means time.Now.
 	// It must agree with the clock that stamps the events' timetokens.
 	Now func() time.Time
+	// KeepAll keeps the events of every sub key from Start on, not only
+	// those of sub keys some request has acquired, and forgets no sub key:
+	// a request that arrives with a cursor handed out by another server
+	// finds the events after it.
+	KeepAll bool
 }
 
 // Feed is the event cache of every sub key. It is safe for concurrent use
@@ -84,6 +89,13 @@ type Feed struct {
 	waiting       atomic.Int64
 	events, bytes atomic.Int64
 	gaps          atomic.Uint64
+
+	// startTT is one below the timetoken of the feed's start, the floor of
+	// the keys of a KeepAll feed; under mu.
+	startTT int64
+	// gapTT is the floor the last gap left (see gap), for the keys a
+	// KeepAll feed makes later.
+	gapTT atomic.Int64
 }
 
 const (
@@ -129,16 +141,8 @@ func (f *Feed) Acquire(subKey string) (*Key, error) {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	switch f.state {
-	case stopped:
-		return nil, ErrClosed
-	case idle:
-		sub, err := f.cfg.Subscribe()
-		if err != nil {
-			return nil, err
-		}
-		f.state = running
-		go f.run(sub)
+	if err := f.startLocked(); err != nil {
+		return nil, err
 	}
 	if k = f.keys[subKey]; k == nil {
 		// The floor is read under the write lock, which the goroutine's
@@ -146,12 +150,49 @@ func (f *Feed) Acquire(subKey string) (*Key, error) {
 		// published before now, so its timetoken is at most now's, or
 		// equal to it within the same 100 ns; later events have later
 		// timetokens. One below now leaves the latter to Head's cursors.
-		k = &Key{f: f, floor: events.Timetoken(f.cfg.Now()) - 1, evicted: make(map[string]int64)}
-		f.keys[subKey] = k
+		// A KeepAll feed dropped none since it started.
+		floor := events.Timetoken(f.cfg.Now()) - 1
+		if f.cfg.KeepAll {
+			floor = max(f.startTT, f.gapTT.Load())
+		}
+		k = f.newKeyLocked(subKey, floor)
 	}
 	k.refs.Add(1)
 	k.used.Store(f.mono())
 	return k, nil
+}
+
+// Start opens the subscription and starts the feed's goroutine, if the first
+// Acquire has not. A KeepAll feed keeps events from then on. It returns
+// ErrClosed once the feed is closed, or the error of Config.Subscribe.
+func (f *Feed) Start() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.startLocked()
+}
+
+// startLocked starts the feed unless it runs. Under f.mu.
+func (f *Feed) startLocked() error {
+	switch f.state {
+	case stopped:
+		return ErrClosed
+	case idle:
+		f.startTT = events.Timetoken(f.cfg.Now()) - 1
+		sub, err := f.cfg.Subscribe()
+		if err != nil {
+			return err
+		}
+		f.state = running
+		go f.run(sub)
+	}
+	return nil
+}
+
+// newKeyLocked files a new Key for subKey. Under f.mu.
+func (f *Feed) newKeyLocked(subKey string, floor int64) *Key {
+	k := &Key{f: f, floor: floor, evicted: make(map[string]int64)}
+	f.keys[subKey] = k
+	return k
 }
 
 // Done is closed when the feed stops: by Close, or because its subscription
@@ -244,7 +285,14 @@ func (f *Feed) add(ev *events.Event, buf []byte) []byte {
 	k := f.keys[ev.SubKey]
 	f.mu.RUnlock()
 	if k == nil {
-		return buf // nobody asked for this sub key
+		if !f.cfg.KeepAll {
+			return buf // nobody asked for this sub key
+		}
+		f.mu.Lock()
+		if k = f.keys[ev.SubKey]; k == nil {
+			k = f.newKeyLocked(ev.SubKey, max(f.startTT, f.gapTT.Load()))
+		}
+		f.mu.Unlock()
 	}
 	buf = f.cfg.Encode(buf[:0], ev)
 	e := entry{tt: ev.Timetoken, at: f.mono(), ch: ev.Channel, body: bytes.Clone(buf)}
@@ -266,6 +314,8 @@ func (f *Feed) add(ev *events.Event, buf []byte) []byte {
 func (f *Feed) gap(ev *events.Event) {
 	f.gaps.Add(1)
 	at := events.Timetoken(ev.Time)
+	for old := f.gapTT.Load(); old < at && !f.gapTT.CompareAndSwap(old, at); old = f.gapTT.Load() {
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for _, k := range f.keys {
@@ -288,7 +338,7 @@ func (f *Feed) sweep() {
 			k.evictFront()
 		}
 		k.shrink()
-		if k.n == 0 && k.waiters == 0 && k.refs.Load() == 0 && k.used.Load() < cut {
+		if k.n == 0 && k.waiters == 0 && k.refs.Load() == 0 && k.used.Load() < cut && !f.cfg.KeepAll {
 			forget = append(forget, sk)
 		}
 		k.mu.Unlock()

@@ -376,3 +376,46 @@ func TestChannels(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "y", sub)
 }
+
+// TestKeepAll: a KeepAll feed keeps every sub key's events from Start on,
+// before any request asks for the sub key, and does not forget idle keys, so
+// that a cursor handed out elsewhere finds the events after it.
+func TestKeepAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, Config{KeepAll: true, MaxAge: time.Minute}, 0)
+		require.NoError(t, r.feed.Start())
+		cursor := events.Timetoken(time.Now()) // as another server handed it out
+		time.Sleep(time.Millisecond)
+		tt1 := r.publish("sk", "a")
+		r.publish("sk", "b")
+
+		k := r.acquire("sk")
+		var b Batch
+		require.True(t, k.Poll(cursor, chans("a", "a-pnpres"), 10, nil, &b))
+		assert.Equal(t, []string{"a@" + strconv.FormatInt(tt1, 10) + "/a-pnpres"}, bodies(&b))
+		assert.Empty(t, b.Stale, "nothing was missed since the feed started")
+
+		// A cursor from before the start may have missed events.
+		require.True(t, k.Poll(cursor-int64(time.Second/100), chans("a", "a-pnpres"), 10, nil, &b))
+		assert.Len(t, b.Stale, 1)
+
+		// Past every age: events go, the key stays.
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		assert.Equal(t, 1, r.feed.Stats().Keys)
+		assert.Zero(t, r.feed.Stats().Events)
+	})
+}
+
+// TestStartWithoutKeepAll: Start opens the feed early, but a feed without
+// KeepAll still keeps only the sub keys requests ask for.
+func TestStartWithoutKeepAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, Config{}, 0)
+		require.NoError(t, r.feed.Start())
+		r.publish("sk", "a")
+		assert.Zero(t, r.feed.Stats().Keys)
+		r.feed.Close()
+		require.ErrorIs(t, r.feed.Start(), ErrClosed)
+	})
+}
