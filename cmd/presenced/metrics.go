@@ -51,7 +51,7 @@ type seriesInstruments struct {
 // latencies, the engine's counters (read from eng.Stats at every scrape), and
 // the Go runtime and process collectors. Each server has its own registry, so
 // several can live in one process.
-func newMetrics(eng *engine.Engine) *metrics {
+func newMetrics(eng statsSource) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -109,14 +109,18 @@ func (m *metrics) handler() http.Handler {
 // engineCollector exports engine.Stats as gauges and counters. Collect takes
 // one snapshot per scrape; Stats takes no lock.
 type engineCollector struct {
-	eng *engine.Engine
+	eng statsSource
 
 	members, channels, uuids            *prometheus.Desc
 	heartbeats, joins, leaves, timeouts *prometheus.Desc
 	eventsPublished, eventsDropped      *prometheus.Desc
 }
 
-func newEngineCollector(eng *engine.Engine) *engineCollector {
+// statsSource is what serves presence, as far as metrics go: the engine, or
+// a cluster node.
+type statsSource interface{ Stats() engine.Stats }
+
+func newEngineCollector(eng statsSource) *engineCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, "", name), help, nil, nil)
 	}

@@ -39,6 +39,9 @@ type options struct {
 	subscribeCacheBytes int
 	subscribeCacheAge   time.Duration
 	noImplicitHeartbeat bool
+
+	// Presence on NATS JetStream (cluster.Node).
+	nats natsOptions
 }
 
 // errHelp is returned by parseOptions when -h or -help was given and the usage
@@ -88,6 +91,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.subscribeCacheBytes, "subscribe-cache-bytes", o.subscribeCacheBytes, "memory bound, in `bytes`, of the presence events kept per sub key for subscribe long-polls")
 	fs.Var((*seconds)(&o.subscribeCacheAge), "subscribe-cache-age", "how long presence events are kept for subscribe long-polls (`duration`, at least 1s); a client further behind is told to refresh")
 	fs.BoolVar(&o.noImplicitHeartbeat, "no-implicit-heartbeat", false, "do not count subscribe calls as heartbeats on the plain channels and groups they name")
+	addNATSFlags(fs, &o.nats)
 	return fs
 }
 
@@ -127,6 +131,9 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	case "text", "json":
 	default:
 		return options{}, fmt.Errorf("-log-format %q: want text or json", o.logFormat)
+	}
+	if err := o.nats.check(); err != nil {
+		return options{}, err
 	}
 	if err := o.checkEngine(); err != nil {
 		return options{}, err

@@ -48,13 +48,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	eng, err := engine.New(o.engineConfig())
+	svc, closeSvc, err := o.startPresence(ctx, logger)
 	if err != nil {
-		return fmt.Errorf("engine: %w", err)
+		return err
 	}
-	defer eng.Close()
+	defer closeSvc()
 
-	m := newMetrics(eng)
+	m := newMetrics(svc)
 	observe := m.observe
 	if logger.Enabled(ctx, slog.LevelDebug) {
 		observe = func(endpoint string, status int, d time.Duration) {
@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			logger.Debug("request", "endpoint", endpoint, "status", status, "duration", d)
 		}
 	}
-	api, err := httpapi.New(eng, httpapi.Config{
+	api, err := httpapi.New(svc, httpapi.Config{
 		Keys:                     sc.keys,
 		Authorizer:               sc.authorizer,
 		Logger:                   logger,
@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SubscribeCacheBytes:      o.subscribeCacheBytes,
 		SubscribeCacheAge:        o.subscribeCacheAge,
 		DisableImplicitHeartbeat: o.noImplicitHeartbeat,
+		SubscribeShared:          o.nats.urls != "",
 	})
 	if err != nil {
 		if o.configPath != "" && errors.Is(err, httpapi.ErrInvalidConfig) {
@@ -98,11 +99,50 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := serve(ctx, ln, root, closeAPI, logger, o.shutdownTimeout); err != nil {
 		return err
 	}
-	if err := eng.Close(); err != nil {
-		return fmt.Errorf("close engine: %w", err)
+	if err := closeSvc(); err != nil {
+		return fmt.Errorf("close: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// presence is what serves presence: the in-memory engine, or a node of a
+// presence kept in NATS JetStream.
+type presence interface {
+	httpapi.Presence
+	Stats() engine.Stats
+}
+
+// startPresence starts the engine, or with -nats connects to NATS and starts
+// a cluster node. The returned function closes what it started; it may be
+// called twice.
+func (o options) startPresence(ctx context.Context, logger *slog.Logger) (presence, func() error, error) {
+	if o.nats.urls == "" {
+		eng, err := engine.New(o.engineConfig())
+		if err != nil {
+			return nil, nil, fmt.Errorf("engine: %w", err)
+		}
+		return eng, eng.Close, nil
+	}
+	nc, err := o.nats.connect(logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := o.startNode(ctx, nc, logger)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	logger.Info("presence in NATS JetStream",
+		"nats", redact(o.nats.urls),
+		"bucket", node.Config().Bucket,
+		"buckets", node.Config().Buckets,
+		"replicas", node.Config().Replicas)
+	return node, func() error {
+		err := node.Close()
+		nc.Close()
+		return err
+	}, nil
 }
 
 // serve serves h on ln until ctx is done. Then it stops accepting
