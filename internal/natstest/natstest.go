@@ -71,20 +71,26 @@ func StartCluster(t testing.TB, n int) []*Server {
 	return ss
 }
 
-// WaitLeader waits until one of ss (the running ones) leads JetStream's meta
-// group.
+// WaitLeader waits until one of ss leads JetStream's meta group and sees
+// every running server of ss as a peer that can hold streams.
 func WaitLeader(t testing.TB, ss []*Server) {
 	t.Helper()
+	running := 0
+	for _, s := range ss {
+		if s.srv != nil {
+			running++
+		}
+	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		for _, s := range ss {
-			if s.srv != nil && s.srv.JetStreamIsLeader() {
+			if s.srv != nil && s.srv.JetStreamIsLeader() && len(s.srv.JetStreamClusterPeers()) >= running {
 				return
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("natstest: no JetStream leader within a minute")
+	t.Fatal("natstest: no JetStream leader seeing every server within a minute")
 }
 
 func (s *Server) start() {
