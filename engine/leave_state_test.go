@@ -165,7 +165,10 @@ func removeWithoutUnlink(t *testing.T, e *Engine, uuid, channel string) *member 
 	require.NotNil(t, m)
 	m.ch.lock()
 	require.NotEqual(t, int64(removed), m.deadline.Swap(removed))
-	require.True(t, e.removeLocked(m.ch, m, events.Leave))
+	tl := counts{cLeaves: 1}
+	e.removeLocked(&tl, m.ch, m, events.Leave)
+	require.Equal(t, int64(1), tl[cEvents])
+	e.count.add(nil, &tl)
 	m.ch.mu.Unlock()
 	return m
 }
@@ -190,7 +193,7 @@ func TestRemovedMemberIsGoneBeforeItIsUnlinked(t *testing.T) {
 		require.NotNil(t, again)
 		assert.NotSame(t, m, again)
 
-		e.retire(m, index.NewKey("alice"), events.Leave, true)
+		e.retire(m, index.NewKey("alice"))
 		assert.Same(t, again, c.find("a"), "unlinking the old member keeps the new one")
 		assert.Nil(t, mustBeat(t, e, hb("alice", "a", "b")).Joined, "a refresh, not a join")
 		assert.Equal(t, map[string][]string{"a": {"alice"}, "b": {"alice"}}, hereNow(t, e))
@@ -208,7 +211,7 @@ func TestLastMemberUnlinkedDropsTheClient(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, where)
 
-		e.retire(m, index.NewKey("alice"), events.Leave, true)
+		e.retire(m, index.NewKey("alice"))
 		assert.Zero(t, ks.clients.Len())
 		assert.Equal(t, []string{"a"}, mustBeat(t, e, hb("alice", "a")).Joined)
 	})

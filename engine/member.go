@@ -52,6 +52,17 @@ func (ks *keyspace) empty() bool {
 	return ks.clients.Len() == 0 && ks.channels.Len() == 0 && ks.groups.Len() == 0
 }
 
+// channelFor returns the live channel named name, creating it, and whether
+// it did. The caller locks it and must retry if it finds it dead.
+//
+// Names and keys the engine keeps are copies: a caller's strings, often
+// slices of a request's buffer, are never retained, and do not escape.
+func (ks *keyspace) channelFor(name string) (ch *channel, created bool) {
+	return ks.channels.GetOrCreate(name, func() *channel {
+		return newChannel(ks, strings.Clone(name))
+	})
+}
+
 // channel is one channel's membership. Joins, leaves, timeouts and state
 // changes happen under mu, together with the events they publish, so that a
 // channel's events come out in the order they were applied.
