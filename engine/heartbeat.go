@@ -359,7 +359,9 @@ func (e *Engine) beatLocked(b *beat, uuid index.Key, ch *channel) (*member, erro
 		}
 		m.c, m.ch = c, ch
 		m.deadline.Store(b.deadline)
-		c.add(m)
+		if m != &c.first {
+			c.add(m)
+		}
 		return c
 	})
 	m.idx = int32(len(ch.members))
@@ -375,9 +377,9 @@ func (e *Engine) beatLocked(b *beat, uuid index.Key, ch *channel) (*member, erro
 		ch.state[m] = st
 	}
 	b.t[cJoins]++
-	e.announce(&b.t, ch, events.Join, m.c.id, st)
+	e.announce(&b.t, ch, events.Join, m.c.id(), st)
 	if st != nil {
-		e.emit(&b.t, ch, &events.Event{Action: events.StateChange, UUID: m.c.id, State: st})
+		e.emit(&b.t, ch, &events.Event{Action: events.StateChange, UUID: m.c.id(), State: st})
 	}
 	return m, nil
 }
@@ -413,7 +415,7 @@ func (e *Engine) setStateLocked(t *counts, ch *channel, m *member, st json.RawMe
 		}
 		ch.state[m] = st
 	}
-	e.emit(t, ch, &events.Event{Action: events.StateChange, UUID: m.c.id, State: st})
+	e.emit(t, ch, &events.Event{Action: events.StateChange, UUID: m.c.id(), State: st})
 }
 
 // reserve claims room for n joins against MaxMembers.

@@ -104,7 +104,7 @@ func (e *Engine) removeLocked(t *counts, ch *channel, m *member, a events.Action
 
 	st := ch.state[m]
 	delete(ch.state, m)
-	e.announce(t, ch, a, m.c.id, st)
+	e.announce(t, ch, a, m.c.id(), st)
 	e.dropIfEmptyLocked(t, ch)
 }
 
@@ -117,12 +117,16 @@ func (e *Engine) retire(m *member, uuid index.Key) {
 }
 
 // unlink takes m, removed, out of its client's memberships, and the client
-// out of the index if it has none left. Until then lookups skip m (see
-// client.find), so unlink needs no channel lock: leaves and timeouts unlink
-// after the lock, to keep the channel's critical section short. uuid is m's
-// uuid, hashed.
+// out of the index if none of them is live any more. Until then lookups skip
+// m (see client.find), so unlink needs no channel lock: leaves and timeouts
+// unlink after the lock, to keep the channel's critical section short. The
+// client may have left the index already, with another removed member: then
+// there is nothing to do. uuid is m's uuid, hashed.
 func unlink(m *member, uuid index.Key) {
 	m.ch.ks.clients.UpdateKey(uuid, func(c *client) *client {
+		if c != m.c {
+			return c // m's client left the index with its last live member
+		}
 		if c.remove(m) {
 			return nil
 		}
@@ -202,7 +206,7 @@ func (e *Engine) expire(b wheel.Batch[*member]) {
 // unlinkAll unlinks every member of ms (see unlink) and returns ms emptied.
 func unlinkAll(ms []*member) []*member {
 	for _, m := range ms {
-		unlink(m, index.NewKey(m.c.id))
+		unlink(m, index.NewKey(m.c.id()))
 	}
 	clear(ms)
 	return ms[:0]
