@@ -113,6 +113,7 @@ type beat struct {
 
 	timeout  time.Duration // in force, after clamping
 	deadline int64         // wheel time
+	slot     uint32        // low bits of the wheel slot of deadline, for a join
 
 	// The locked path.
 	tok    *stripeToken // the pin of ks, on whose stripe the call counts
@@ -183,6 +184,7 @@ func (e *Engine) apply(ctx context.Context, b *beat, subKey string, uuid index.K
 	}
 	b.budget = absent
 	defer func() { e.unreserve(b.budget) }()
+	b.slot = uint32(e.wheel.SlotFor(b.deadline))
 	if err := e.backpressure(ctx); err != nil {
 		return err
 	}
@@ -332,21 +334,26 @@ func (e *Engine) beatChannel(b *beat, uuid index.Key, name string) error {
 // joined.
 func (e *Engine) beatLocked(b *beat, uuid index.Key, ch *channel) (*member, error) {
 	st, hasState := b.state(ch.name)
-	if m := findLocked(b.ks, uuid, ch); m != nil {
-		e.refreshLocked(m, b.deadline)
-		if hasState {
-			e.setStateLocked(&b.t, ch, m, st)
-		}
-		return nil, nil
-	}
-	if b.budget > 0 {
-		b.budget--
-	} else if err := e.reserve(1); err != nil {
-		return nil, err
-	}
-
-	var m *member
+	// One probe of the uuid's index shard, under its lock, tells whether the
+	// uuid is on ch, which is exact under ch's lock (see client.find), and if
+	// it is not, adds the membership.
+	var (
+		m       *member
+		present bool
+		err     error
+	)
 	b.ks.clients.UpdateKey(uuid, func(c *client) *client {
+		if c != nil {
+			if m = c.find(ch.name); m != nil {
+				present = true
+				return c
+			}
+		}
+		if b.budget > 0 {
+			b.budget--
+		} else if err = e.reserve(1); err != nil {
+			return c
+		}
 		switch {
 		case c != nil:
 			m = new(member)
@@ -364,10 +371,20 @@ func (e *Engine) beatLocked(b *beat, uuid index.Key, ch *channel) (*member, erro
 		}
 		return c
 	})
+	switch {
+	case present:
+		e.refreshLocked(m, b.deadline)
+		if hasState {
+			e.setStateLocked(&b.t, ch, m, st)
+		}
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
 	m.idx = int32(len(ch.members))
 	ch.members = append(ch.members, m)
 	ch.occupancy.Store(int64(len(ch.members)))
-	m.slot = uint32(e.wheel.SlotFor(b.deadline))
+	m.slot = b.slot
 	if !hasState || st == nil {
 		st = nil
 	} else {

@@ -4,7 +4,7 @@
 // It exists for the engine's largest index, uuid -> client, where a built-in map or
 // a general concurrent map costs 24 to 50 bytes per entry. A Table slot is a
 // pointer and 32 bits of the hash of its key (12.8 bytes in buckets of five
-// per cache line), tables are between 60% and 85% full, lookups
+// per cache line), tables are between 50% and 75% full, lookups
 // take no lock and do not allocate, and writers lock one of many shards.
 //
 // Keeping the hash beside the pointer means a lookup dereferences only the
@@ -28,8 +28,8 @@ const minBuckets = 2
 // rebuildLoad. Buckets of five keep probes short at these loads: most
 // lookups read the key's home bucket, one cache line, and stop there.
 const (
-	maxLoad     = 0.85
-	rebuildLoad = 0.6
+	maxLoad     = 0.75
+	rebuildLoad = 0.5
 )
 
 // Table maps string keys to *V. The key of a value is derived from the value by
@@ -65,9 +65,10 @@ type shard[V any] struct {
 //
 // A slot that is nil has never held a value since the table was made (or
 // since its shard emptied): slots go from nil to a value, from a value to
-// the tombstone and back, never to nil. So a key that is in the table sits
-// no further than the first bucket, from its home, that has a nil slot, and
-// a lookup stops there.
+// the tombstone and back, never to nil, and an insert into a bucket takes
+// its first nil slot, so a bucket's nil slots are its last ones. A key that
+// is in the table sits no further than the first nil slot from its home,
+// and a lookup stops there.
 type slots[V any] struct {
 	b []bucket[V]
 }
@@ -161,19 +162,14 @@ func (t *Table[V]) GetKey(k Key) *V {
 	n := len(tab.b)
 	for i := home(h, n); ; {
 		bk := &tab.b[i]
-		end := false
 		for j := range bucketSlots {
 			p := bk.p[j].Load()
 			if p == nil {
-				end = true
-				continue
+				return nil // the bucket's nil slots are its last ones: see slots
 			}
 			if p != t.tomb && bk.h[j].Load() == h && t.keyOf(p) == key {
 				return p
 			}
-		}
-		if end {
-			return nil
 		}
 		if i++; i == n {
 			i = 0
@@ -206,15 +202,14 @@ func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
 	probe:
 		for i := home(h, n); ; {
 			bk := &tab.b[i]
-			end := false
 			for j := range bucketSlots {
 				p := bk.p[j].Load()
 				switch {
 				case p == nil:
-					end = true
 					if free.bk == nil {
 						free = slotRef[V]{bk, j}
 					}
+					break probe // the bucket's nil slots are its last ones
 				case p == t.tomb:
 					if free.bk == nil {
 						free, freeIsTomb = slotRef[V]{bk, j}, true
@@ -223,9 +218,6 @@ func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
 					old, at = p, slotRef[V]{bk, j}
 					break probe
 				}
-			}
-			if end {
-				break
 			}
 			if i++; i == n {
 				i = 0
