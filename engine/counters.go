@@ -19,15 +19,27 @@ const (
 	numCounters
 )
 
-// counters are the engine's statistics, striped: a goroutine adds to the
-// stripe of a token it takes from a sync.Pool, whose per-P caches keep
-// handing a P the same token, so that cores counting at once write cache
+// counts is what one call did: its heartbeats, joins, leaves, timeouts, events
+// and channels made or dropped, counted as they happen, on the call's own
+// goroutine and without atomics, and added to the engine's counters once, by
+// counters.add, after the call has released its locks. Every event the
+// engine emits is counted by emit, into the counts of the call that emits it.
+type counts [numCounters]int64
+
+// counters are the engine's statistics, striped: a call adds its counts to
+// the stripe of a token it takes from the engine's pool, whose per-P caches
+// keep handing a P the same token, so that cores counting at once write cache
 // lines of their own. Tokens are numbered in turn, so the few that are in use
-// at a time fall on different stripes. One add may update two counters for
-// the price of one token. Reads sum the stripes.
+// at a time fall on different stripes. Reads sum the stripes.
+//
+// The pool and the numbering belong to one engine: engines in one process
+// share nothing. Pins (see pins) take their tokens from the same pool, so a
+// call that pinned a keyspace counts on its pin's token.
 type counters struct {
 	stripes []stripe
 	mask    int
+	tokens  sync.Pool // *stripeToken
+	next    atomic.Int64
 }
 
 // stripe is one line of counters.
@@ -36,12 +48,8 @@ type stripe struct {
 	_ [64 - numCounters*8]byte
 }
 
+// stripeToken is a stripe number held by one goroutine at a time.
 type stripeToken struct{ i int }
-
-var (
-	stripeTokens sync.Pool // *stripeToken
-	stripeNext   atomic.Int64
-)
 
 // newCounters returns counters with stripesPerEngine stripes.
 func newCounters() *counters {
@@ -58,37 +66,33 @@ func stripesPerEngine() int {
 	return n
 }
 
-// add adds d to counter c.
-func (cs *counters) add(c counter, d int64) {
-	t := takeToken()
-	cs.stripes[t.i&cs.mask].n[c].Add(d)
-	stripeTokens.Put(t)
-}
-
-// add2 adds da to counter a and db to counter b (nothing where zero).
-func (cs *counters) add2(a counter, da int64, b counter, db int64) {
-	t := takeToken()
-	cs.addWith(t, a, da, b, db)
-	stripeTokens.Put(t)
-}
-
-// addWith is add2 on the stripe of a token the caller holds already (one of
-// pins.pin), which saves taking one.
-func (cs *counters) addWith(t *stripeToken, a counter, da int64, b counter, db int64) {
-	s := &cs.stripes[t.i&cs.mask]
-	if da != 0 {
-		s.n[a].Add(da)
-	}
-	if db != 0 {
-		s.n[b].Add(db)
-	}
-}
-
-func takeToken() *stripeToken {
-	if t, ok := stripeTokens.Get().(*stripeToken); ok {
+// take returns a token for the calling goroutine; give it back with put.
+func (cs *counters) take() *stripeToken {
+	if t, ok := cs.tokens.Get().(*stripeToken); ok {
 		return t
 	}
-	return &stripeToken{i: int(stripeNext.Add(1))}
+	return &stripeToken{i: int(cs.next.Add(1))}
+}
+
+// put gives a token back.
+func (cs *counters) put(t *stripeToken) { cs.tokens.Put(t) }
+
+// add adds t to the counters, on the stripe of tok, or of a token of its own
+// if tok is nil. Counters t leaves at zero are not written.
+func (cs *counters) add(tok *stripeToken, t *counts) {
+	own := tok == nil
+	if own {
+		tok = cs.take()
+	}
+	s := &cs.stripes[tok.i&cs.mask]
+	for c, d := range t {
+		if d != 0 {
+			s.n[c].Add(d)
+		}
+	}
+	if own {
+		cs.put(tok)
+	}
 }
 
 // value returns the sum of counter c over the stripes. Under concurrent adds
@@ -100,14 +104,6 @@ func (cs *counters) value(c counter) int64 {
 		v += cs.stripes[i].n[c].Load()
 	}
 	return v
-}
-
-// b2i is 1 for true.
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // pins counts the calls that are adding to a keyspace, striped like counters,
@@ -132,23 +128,23 @@ func newPins() pins {
 }
 
 // pin registers a call that will add to the keyspace and returns the token
-// to unpin it with, or false if the keyspace is sealed.
-func (p *pins) pin() (*stripeToken, bool) {
-	t := takeToken()
+// (from cs) to unpin it with, or false if the keyspace is sealed.
+func (p *pins) pin(cs *counters) (*stripeToken, bool) {
+	t := cs.take()
 	s := &p.stripes[t.i&p.mask]
 	s.n.Add(1)
 	if p.sealed.Load() {
 		s.n.Add(-1)
-		stripeTokens.Put(t)
+		cs.put(t)
 		return nil, false
 	}
 	return t, true
 }
 
-// unpin ends the call pin registered.
-func (p *pins) unpin(t *stripeToken) {
+// unpin ends the call pin registered and gives its token back to cs.
+func (p *pins) unpin(cs *counters, t *stripeToken) {
 	p.stripes[t.i&p.mask].n.Add(-1)
-	stripeTokens.Put(t)
+	cs.put(t)
 }
 
 // seal stops pins from succeeding and reports true if no call holds one; if

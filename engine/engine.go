@@ -12,7 +12,7 @@
 //
 // A heartbeat of a present member is one lock-free lookup of the uuid and one
 // compare-and-swap of its deadline: it takes no lock, touches no timer and does
-// not allocate. A membership costs about 115 bytes of heap besides the uuid and
+// not allocate. A membership costs about 72 bytes of heap besides the uuid and
 // channel strings, which are stored once each. Expiry is lazy: members sit in
 // coarse slots of a timing wheel and are looked at once per timeout period,
 // not once per heartbeat.
@@ -254,7 +254,7 @@ func (e *Engine) liveKeyspace(subKey string, ks *keyspace) (*keyspace, *stripeTo
 		if ks == nil {
 			ks = e.keyspace(subKey, true)
 		}
-		if tok, ok := ks.pins.pin(); ok {
+		if tok, ok := ks.pins.pin(e.count); ok {
 			return ks, tok
 		}
 		ks = nil
@@ -277,21 +277,6 @@ func (e *Engine) sweep() {
 	})
 }
 
-// channelFor returns the live channel named name, creating it. The caller
-// locks it and must retry if it finds it dead.
-//
-// Names and keys the engine keeps are copies: a caller's strings, often
-// slices of a request's buffer, are never retained, and do not escape.
-func (ks *keyspace) channelFor(e *Engine, name string) *channel {
-	ch, created := ks.channels.GetOrCreate(name, func() *channel {
-		return newChannel(ks, strings.Clone(name))
-	})
-	if created {
-		e.count.add(cChannels, 1)
-	}
-	return ch
-}
-
 // backpressure waits, outside every engine lock, while a subscriber with the
 // Block policy lags behind.
 func (e *Engine) backpressure(ctx context.Context) error {
@@ -304,39 +289,31 @@ func (e *Engine) backpressure(ctx context.Context) error {
 	return nil
 }
 
-// publish sends a membership event of ch and counts it. Under ch.mu.
-func (e *Engine) publish(ch *channel, a events.Action, uuid string, state json.RawMessage) {
-	e.count.add(cEvents, 1)
-	e.send(ch, a, uuid, state)
-}
-
-// send is publish without the count, for callers that count after the lock.
-func (e *Engine) send(ch *channel, a events.Action, uuid string, state json.RawMessage) {
+// emit counts an event of ch into t and publishes it, if anyone listens. ev
+// holds the action and what goes with it (uuid, state, deltas); emit adds
+// the sub key, the channel and the channel's occupancy. Under ch.mu, so that
+// a channel's events come out in the order of its changes.
+//
+// It is the one place where the engine's events are counted: every call
+// counts into a counts of its own and adds it to the engine's counters once,
+// after its locks (see counts).
+func (e *Engine) emit(t *counts, ch *channel, ev *events.Event) {
+	t[cEvents]++
 	if !e.bus.Interested(ch.ks.name, ch.name) {
 		return
 	}
-	e.bus.Publish(&events.Event{
-		Action:    a,
-		SubKey:    ch.ks.name,
-		Channel:   ch.name,
-		UUID:      uuid,
-		Occupancy: len(ch.members),
-		State:     state,
-	})
+	ev.SubKey, ev.Channel, ev.Occupancy = ch.ks.name, ch.name, len(ch.members)
+	e.bus.Publish(ev)
 }
 
 // announce reports a join, leave or timeout that has just changed ch's
 // membership: as its own event in announce mode, or into the channel's deltas
-// in interval mode. Under ch.mu, after the change. It reports whether it sent
-// the event, which the caller counts once it has released the lock (interval
-// events are counted here).
-func (e *Engine) announce(ch *channel, a events.Action, uuid string, state json.RawMessage) (sent bool) {
-	occ := len(ch.members)
-	max := e.cfg.AnnounceMax
+// in interval mode. Under ch.mu, after the change.
+func (e *Engine) announce(t *counts, ch *channel, a events.Action, uuid string, state json.RawMessage) {
+	occ, limit := len(ch.members), e.cfg.AnnounceMax
 	switch {
-	case ch.deltas == nil && (max < 0 || occ <= max):
-		e.send(ch, a, uuid, state)
-		return true
+	case ch.deltas == nil && (limit < 0 || occ <= limit):
+		e.emit(t, ch, &events.Event{Action: a, UUID: uuid, State: state})
 	case ch.deltas == nil: // occupancy just went above AnnounceMax
 		ch.deltas = new(events.Deltas)
 		e.recordDelta(ch, a, uuid)
@@ -345,15 +322,14 @@ func (e *Engine) announce(ch *channel, a events.Action, uuid string, state json.
 		e.ivMu.Unlock()
 	default:
 		e.recordDelta(ch, a, uuid)
-		if occ <= max { // back to announce mode: flush what is pending now
-			e.publishInterval(ch)
+		if occ <= limit { // back to announce mode: flush what is pending now
+			e.emitInterval(t, ch)
 			ch.deltas = nil
 			e.ivMu.Lock()
 			delete(e.ivChans, ch)
 			e.ivMu.Unlock()
 		}
 	}
-	return false
 }
 
 func (e *Engine) recordDelta(ch *channel, a events.Action, uuid string) {
@@ -362,17 +338,9 @@ func (e *Engine) recordDelta(ch *channel, a events.Action, uuid string) {
 	}
 }
 
-// publishInterval sends ch's interval event with its pending deltas. Under ch.mu.
-func (e *Engine) publishInterval(ch *channel) {
-	ev := events.Event{
-		Action:    events.Interval,
-		SubKey:    ch.ks.name,
-		Channel:   ch.name,
-		Occupancy: len(ch.members),
-	}
+// emitInterval emits ch's interval event with its pending deltas. Under ch.mu.
+func (e *Engine) emitInterval(t *counts, ch *channel) {
+	ev := events.Event{Action: events.Interval}
 	ch.deltas.Take(&ev)
-	e.count.add(cEvents, 1)
-	if e.bus.Interested(ch.ks.name, ch.name) {
-		e.bus.Publish(&ev)
-	}
+	e.emit(t, ch, &ev)
 }

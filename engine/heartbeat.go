@@ -62,103 +62,146 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	if e.closed.Load() {
 		return HeartbeatResult{}, ErrClosed
 	}
-	// The uuid's record is looked up before the call is validated, because
-	// what the engine holds needs no second look (see validateCall): the
-	// heartbeat of a present member, the common case, checks no name.
-	key := index.NewKey(r.UUID) // hashed once for every lookup of the call
-	ks := e.keyspace(r.SubKey, false)
-	var c *client
-	if ks != nil {
-		c = ks.clients.GetKey(key)
+	var b beat
+	uuid := index.NewKey(r.UUID) // hashed once for every lookup of the call
+	if b.ks = e.keyspace(r.SubKey, false); b.ks != nil {
+		b.c = b.ks.clients.GetKey(uuid)
 	}
-	if c != nil && len(r.Groups) == 0 && len(r.State) == 0 && r.Timeout >= 0 && len(r.Channels) <= e.cfg.MaxChannelsPerCall {
-		// refreshAll applies the call only if c is on every channel, and so
-		// only if every name is valid.
-		timeout := e.cfg.clampTimeout(r.Timeout)
-		if e.refreshAll(c, r.Channels, e.wheel.Now()+int64(timeout)) {
-			e.count.add(cHeartbeats, 1)
-			return HeartbeatResult{Timeout: timeout}, nil
-		}
-	}
-	if err := e.validateCall(ks, c, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
-		return HeartbeatResult{}, err
-	}
-	if r.Timeout < 0 {
-		return HeartbeatResult{}, fmt.Errorf("%w: %v is negative", ErrInvalidTimeout, r.Timeout)
-	}
-	var states map[string]json.RawMessage
-	if len(r.State) > 0 {
+	// What the engine holds needs no second look (see validateCall): the
+	// plain heartbeat of a present member, the common case, goes to the
+	// refresh unchecked, which applies it only if the uuid is on every
+	// channel, and so only if every name is valid. Any other call is
+	// validated and prepared first.
+	targets, prepared := r.Channels, false
+	if b.c == nil || len(r.Groups) > 0 || r.Expanded != nil || len(r.State) > 0 || r.Timeout < 0 || len(r.Channels) > e.cfg.MaxChannelsPerCall {
 		var err error
-		if states, err = e.compactStates(r); err != nil {
+		if targets, err = e.prepare(&b, r); err != nil {
+			return HeartbeatResult{}, err
+		}
+		prepared = true
+	}
+	b.timeout = e.cfg.clampTimeout(r.Timeout)
+	b.deadline = e.wheel.Now() + int64(b.timeout)
+	if b.states == nil && e.refreshAll(b.c, targets, b.deadline) {
+		e.count.add(nil, &counts{cHeartbeats: 1})
+		return HeartbeatResult{Timeout: b.timeout}, nil
+	}
+	if !prepared {
+		var err error
+		if targets, err = e.prepare(&b, r); err != nil {
 			return HeartbeatResult{}, err
 		}
 	}
-	timeout := e.cfg.clampTimeout(r.Timeout)
-	res := HeartbeatResult{Timeout: timeout}
+	if err := e.apply(ctx, &b, r.SubKey, uuid, targets); err != nil {
+		return HeartbeatResult{Joined: b.joined}, err // the joins applied before it, if any
+	}
+	return HeartbeatResult{Joined: b.joined, Timeout: b.timeout}, nil
+}
 
-	if ks == nil {
-		ks = e.keyspace(r.SubKey, true)
+// beat is what one heartbeat call has found and decided on its way through
+// the engine, passed down by pointer from Heartbeat to the work under each
+// channel's lock. It lives on Heartbeat's stack.
+//
+// It holds only what the engine owns. The caller's names (the uuid, the
+// channels) go down beside it, as parameters: escape analysis does not tell
+// one field of a struct from another, and beat's pointers into the engine
+// do escape (the pin's token goes back to a pool), so a caller's slice kept
+// in beat would be moved to the heap, and the refresh would allocate.
+type beat struct {
+	ks *keyspace // the sub key's keyspace; nil while it has none
+	c  *client   // the uuid's record when the call began; nil if none
+
+	// Set by prepare.
+	states map[string]json.RawMessage // compacted, by channel or group; nil without state
+	via    map[string]string          // channel -> the group it came from, for state
+
+	timeout  time.Duration // in force, after clamping
+	deadline int64         // wheel time
+	slot     uint32        // low bits of the wheel slot of deadline, for a join
+
+	// The locked path.
+	tok    *stripeToken // the pin of ks, on whose stripe the call counts
+	budget int          // joins reserved against MaxMembers and not used yet
+	spare  *client      // a record for the uuid, made before any lock, if it had none
+	joined []string     // the channels joined, for the result
+	t      counts
+}
+
+// prepare validates r and then compacts its state into b and expands its
+// groups: it returns r's channels followed by those of its groups. It
+// applies nothing.
+func (e *Engine) prepare(b *beat, r HeartbeatRequest) ([]string, error) {
+	if err := e.validateCall(b.ks, b.c, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
+		return nil, err
+	}
+	if r.Timeout < 0 {
+		return nil, fmt.Errorf("%w: %v is negative", ErrInvalidTimeout, r.Timeout)
+	}
+	if len(r.State) > 0 {
+		var err error
+		if b.states, err = e.compactStates(r); err != nil {
+			return nil, err
+		}
 	}
 	targets := r.Channels
-	var via map[string]string // channel -> the group it came from, for state
-	if len(r.Groups) > 0 || r.Expanded != nil {
-		targets, via = ks.targets(r.Channels, r.Groups, r.Expanded, states != nil)
+	if r.Expanded != nil || len(r.Groups) > 0 && b.ks != nil {
+		// With the caller's expansion, targets reads no group: a sub key
+		// without a keyspace (b.ks nil) is fine.
+		targets, b.via = b.ks.targets(r.Channels, r.Groups, r.Expanded, b.states != nil)
 	}
-	deadline := e.wheel.Now() + int64(timeout)
-	// Without groups, the refresh was tried above.
-	if states == nil && len(r.Groups) > 0 && e.refreshAll(c, targets, deadline) {
-		e.count.add(cHeartbeats, 1)
-		return res, nil
-	}
+	return targets, nil
+}
 
-	// Some channel needs a lock: a join, new state or a shorter timeout.
+// state returns the state b sets on channel name, if it sets one: the
+// channel's own entry, or else that of the group it came from.
+func (b *beat) state(name string) (json.RawMessage, bool) {
+	st, ok := b.states[name]
+	if !ok && b.via != nil {
+		st, ok = b.states[b.via[name]]
+	}
+	return st, ok
+}
+
+// apply is Heartbeat's locked path, for a prepared call that the refresh
+// could not apply: it pins the keyspace for the whole call, the wait
+// included, reserves room for the joins against MaxMembers, waits for
+// lagging subscribers, then applies the heartbeat to each target under the
+// target's lock. If the reservation or the wait fails, nothing is applied.
+//
+// It is a function of its own, with few returns, so that its defers are
+// open-coded: in Heartbeat they would cost a deferred call record on every
+// join.
+func (e *Engine) apply(ctx context.Context, b *beat, subKey string, uuid index.Key, targets []string) error {
+	b.ks, b.tok = e.liveKeyspace(subKey, b.ks)
+	defer b.ks.pins.unpin(e.count, b.tok)
+	// The heartbeat counts as soon as it is in, the wait for subscribers
+	// included; what it does counts once it is done, before the unpin gives
+	// the token back.
+	e.count.add(b.tok, &counts{cHeartbeats: 1})
+	defer e.count.add(b.tok, &b.t)
 	absent := 0
 	for _, name := range targets {
-		if c == nil || c.find(name) == nil {
+		if b.c == nil || b.c.find(name) == nil {
 			absent++
 		}
 	}
-	if err := e.beatAll(ctx, ks, r.SubKey, key, targets, via, states, deadline, absent, &res); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// beatAll is Heartbeat's locked path: it counts the heartbeat, reserves room
-// for absent joins against MaxMembers, waits for lagging subscribers, then
-// applies the heartbeat to each target under the target's lock and appends
-// the channels joined to res.Joined. ks is the keyspace the caller looked up.
-// It pins the keyspace for the whole call, the wait included, and counts on
-// the pin's stripe. If the reservation or the wait fails, nothing is applied
-// and *res is zeroed.
-//
-// It is a function of its own, with few returns, so that its defers are
-// open-coded: in Heartbeat they cost a deferred call record on every join.
-func (e *Engine) beatAll(ctx context.Context, ks *keyspace, subKey string, key index.Key, targets []string, via map[string]string, states map[string]json.RawMessage, deadline int64, absent int, res *HeartbeatResult) error {
-	ks, tok := e.liveKeyspace(subKey, ks)
-	defer ks.pins.unpin(tok)
-	e.count.addWith(tok, cHeartbeats, 1, cJoins, 0)
 	if err := e.reserve(absent); err != nil {
-		*res = HeartbeatResult{}
 		return err
 	}
-	budget := absent
-	defer func() { e.unreserve(budget) }()
+	b.budget = absent
+	defer func() { e.unreserve(b.budget) }()
+	b.slot = uint32(e.wheel.SlotFor(b.deadline))
 	if err := e.backpressure(ctx); err != nil {
-		*res = HeartbeatResult{}
 		return err
+	}
+	if b.c == nil && b.ks.clients.GetKey(uuid) == nil {
+		// Made before any lock, and dropped if another heartbeat makes the
+		// uuid's record meanwhile.
+		b.spare = newClient(uuid.String())
 	}
 	for _, name := range targets {
-		st, hasState := states[name]
-		if !hasState && via != nil {
-			st, hasState = states[via[name]]
-		}
-		ch, err := e.beat(ks, tok, key, name, deadline, st, hasState, &budget)
-		if err != nil {
+		if err := e.beatChannel(b, uuid, name); err != nil {
 			return err
-		}
-		if ch != nil {
-			res.Joined = ch.appendName(res.Joined)
 		}
 	}
 	return nil
@@ -270,90 +313,106 @@ func refresh(m *member, deadline, slack int64) bool {
 	}
 }
 
-// beat applies a heartbeat to one channel under the channel's lock and returns
-// the channel if the uuid joined, nil if it was present. tok is the caller's
-// pin of ks, on whose stripe the join is counted. budget is the number of
-// joins reserved against MaxMembers that the call has not used yet.
-func (e *Engine) beat(ks *keyspace, tok *stripeToken, uuid index.Key, name string, deadline int64, st json.RawMessage, hasState bool, budget *int) (*channel, error) {
-	// Work that needs no lock is done before taking the channel's: a new
-	// uuid's record is allocated ahead (and dropped if another heartbeat
-	// created it meanwhile), and a joined member is filed in the wheel after.
-	var spare *client
-	if ks.clients.GetKey(uuid) == nil {
-		spare = newClient(uuid.String())
-	}
+// beatChannel applies b to channel name under the channel's lock. A joined
+// member is filed in the wheel after the lock, and its channel appended to
+// b.joined.
+func (e *Engine) beatChannel(b *beat, uuid index.Key, name string) error {
 	for {
-		ch := ks.channelFor(e, name)
+		ch, created := b.ks.channelFor(name)
+		if created {
+			b.t[cChannels]++
+		}
 		ch.lock()
 		if ch.dead {
 			ch.mu.Unlock()
 			continue
 		}
-		m, sent, err := e.beatLocked(ks, ch, uuid, deadline, st, hasState, budget, spare)
+		m, err := e.beatLocked(b, uuid, ch)
 		if err != nil {
-			e.dropIfEmptyLocked(ch) // created for a join that failed
+			e.dropIfEmptyLocked(&b.t, ch) // created for a join that failed
 		}
 		ch.mu.Unlock()
 		if m == nil {
-			return nil, err
+			return err
 		}
 		// m.slot was set under the lock to the slot this files m in, so that
 		// the expirer, which compares the two, never takes the entry for a
 		// stale one; if m moved or left meanwhile, the entry is stale indeed.
-		e.wheel.Schedule(m, deadline)
-		e.count.addWith(tok, cJoins, 1, cEvents, b2i(sent))
-		return ch, nil
+		e.wheel.Schedule(m, b.deadline)
+		b.joined = ch.appendName(b.joined)
+		return nil
 	}
 }
 
-// beatLocked applies a heartbeat to ch, locked, and returns the member if the
-// uuid joined; the caller then files it in the wheel and counts the join, and
-// its event if sent. spare, if not nil, is a record for the uuid to use if it
-// has none.
-func (e *Engine) beatLocked(ks *keyspace, ch *channel, uuid index.Key, deadline int64, st json.RawMessage, hasState bool, budget *int, spare *client) (m *member, sent bool, err error) {
-	if m := findLocked(ks, uuid, ch); m != nil {
-		e.refreshLocked(m, deadline)
-		if hasState {
-			e.setStateLocked(ch, m, st)
+// beatLocked applies b to ch, locked, and returns the member if the uuid
+// joined.
+func (e *Engine) beatLocked(b *beat, uuid index.Key, ch *channel) (*member, error) {
+	st, hasState := b.state(ch.name)
+	// One probe of the uuid's index shard, under its lock, tells whether the
+	// uuid is on ch, which is exact under ch's lock (see client.find), and if
+	// it is not, adds the membership.
+	var (
+		m       *member
+		present bool
+		err     error
+	)
+	b.ks.clients.UpdateKey(uuid, func(c *client) *client {
+		if c != nil {
+			if m = c.find(ch.name); m != nil {
+				present = true
+				return c
+			}
 		}
-		return nil, false, nil
-	}
-	if *budget > 0 {
-		*budget--
-	} else if err := e.reserve(1); err != nil {
-		return nil, false, err
-	}
-
-	ks.clients.UpdateKey(uuid, func(c *client) *client {
+		if b.budget > 0 {
+			b.budget--
+		} else if err = e.reserve(1); err != nil {
+			return c
+		}
 		switch {
 		case c != nil:
 			m = new(member)
-		case spare != nil:
-			c, m = spare, &spare.first
+		case b.spare != nil:
+			c, m = b.spare, &b.spare.first
+			b.spare = nil
 		default:
 			c = newClient(uuid.String())
 			m = &c.first
 		}
 		m.c, m.ch = c, ch
-		m.deadline.Store(deadline)
-		c.add(m)
+		m.deadline.Store(b.deadline)
+		if m != &c.first {
+			c.add(m)
+		}
 		return c
 	})
+	switch {
+	case present:
+		e.refreshLocked(m, b.deadline)
+		if hasState {
+			e.setStateLocked(&b.t, ch, m, st)
+		}
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
 	m.idx = int32(len(ch.members))
 	ch.members = append(ch.members, m)
 	ch.occupancy.Store(int64(len(ch.members)))
-	m.slot = uint32(e.wheel.SlotFor(deadline))
-	if hasState && st != nil {
+	m.slot = b.slot
+	if !hasState || st == nil {
+		st = nil
+	} else {
 		if ch.state == nil {
 			ch.state = make(map[*member]json.RawMessage)
 		}
 		ch.state[m] = st
 	}
-	sent = e.announce(ch, events.Join, m.c.id, ch.state[m])
-	if hasState && st != nil {
-		e.publish(ch, events.StateChange, m.c.id, st)
+	b.t[cJoins]++
+	e.announce(&b.t, ch, events.Join, m.c.id(), st)
+	if st != nil {
+		e.emit(&b.t, ch, &events.Event{Action: events.StateChange, UUID: m.c.id(), State: st})
 	}
-	return m, sent, nil
+	return m, nil
 }
 
 // refreshLocked sets the deadline of a present member under its channel's
@@ -372,9 +431,9 @@ func (e *Engine) refreshLocked(m *member, deadline int64) {
 	}
 }
 
-// setStateLocked stores st as m's state on ch and publishes state-change if
-// it differs from the state m had. Under ch.mu.
-func (e *Engine) setStateLocked(ch *channel, m *member, st json.RawMessage) {
+// setStateLocked stores st as m's state on ch and emits state-change, counted
+// into t, if it differs from the state m had. Under ch.mu.
+func (e *Engine) setStateLocked(t *counts, ch *channel, m *member, st json.RawMessage) {
 	old := ch.state[m]
 	if bytes.Equal(old, st) {
 		return
@@ -387,7 +446,7 @@ func (e *Engine) setStateLocked(ch *channel, m *member, st json.RawMessage) {
 		}
 		ch.state[m] = st
 	}
-	e.publish(ch, events.StateChange, m.c.id, st)
+	e.emit(t, ch, &events.Event{Action: events.StateChange, UUID: m.c.id(), State: st})
 }
 
 // reserve claims room for n joins against MaxMembers.

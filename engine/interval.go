@@ -28,13 +28,15 @@ func (e *Engine) intervalLoop() {
 			chans = append(chans, ch)
 		}
 		e.ivMu.Unlock()
+		var t counts
 		for _, ch := range chans {
 			ch.lock()
 			if ch.deltas != nil && !ch.dead {
-				e.publishInterval(ch)
+				e.emitInterval(&t, ch)
 			}
 			ch.mu.Unlock()
 		}
+		e.count.add(nil, &t)
 		clear(chans)
 		e.sweep()
 	}

@@ -59,7 +59,10 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 	if err := e.backpressure(ctx); err != nil {
 		return LeaveResult{}, err
 	}
-	var res LeaveResult
+	var (
+		res LeaveResult
+		t   counts
+	)
 	for _, name := range targets {
 		// The member is found without a lock; under its channel's lock, the
 		// swap to removed tells whether it was still present. If it ended
@@ -72,21 +75,26 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 		ch := m.ch
 		ch.lock()
 		left := m.deadline.Swap(removed) != removed
-		sent := left && e.removeLocked(ch, m, events.Leave)
+		if left {
+			t[cLeaves]++
+			e.removeLocked(&t, ch, m, events.Leave)
+		}
 		ch.mu.Unlock()
 		if left {
-			e.retire(m, key, events.Leave, sent)
+			e.retire(m, key)
 			res.Left = ch.appendName(res.Left)
 		}
 	}
+	e.count.add(nil, &t)
 	return res, nil
 }
 
 // removeLocked takes m, whose deadline the caller has just swapped to removed,
-// out of ch and announces a (a leave or a timeout) with the state m had; sent
-// tells whether an event of its own went out. A channel left empty is
-// dropped. Under ch.mu. The caller then retires m, with or without the lock.
-func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) (sent bool) {
+// out of ch and announces a (a leave or a timeout) with the state m had,
+// counting into t. A channel left empty is dropped. Under ch.mu. The caller
+// then unlinks m from its client (see unlink) and gives its room back to
+// MaxMembers, with or without the lock.
+func (e *Engine) removeLocked(t *counts, ch *channel, m *member, a events.Action) {
 	last := len(ch.members) - 1
 	moved := ch.members[last]
 	ch.members[m.idx] = moved
@@ -100,32 +108,29 @@ func (e *Engine) removeLocked(ch *channel, m *member, a events.Action) (sent boo
 
 	st := ch.state[m]
 	delete(ch.state, m)
-	sent = e.announce(ch, a, m.c.id, st)
-	e.dropIfEmptyLocked(ch)
-	return sent
+	e.announce(t, ch, a, m.c.id(), st)
+	e.dropIfEmptyLocked(t, ch)
 }
 
-// retire finishes the removal of m (a leave or a timeout) that removeLocked
-// began: it counts it (and its event if sent), gives its room back to
-// MaxMembers, and unlinks m from its client (see unlink). uuid is m's uuid,
-// hashed.
-func (e *Engine) retire(m *member, uuid index.Key, a events.Action, sent bool) {
+// retire finishes the removal of m that removeLocked began: it unlinks m
+// from its client (see unlink) and gives its room back to MaxMembers. uuid is
+// m's uuid, hashed.
+func (e *Engine) retire(m *member, uuid index.Key) {
 	unlink(m, uuid)
 	e.unreserve(1)
-	c := cLeaves
-	if a == events.Timeout {
-		c = cTimeouts
-	}
-	e.count.add2(c, 1, cEvents, b2i(sent))
 }
 
 // unlink takes m, removed, out of its client's memberships, and the client
-// out of the index if it has none left. Until then lookups skip m (see
-// client.find), so unlink needs no channel lock: leaves and timeouts unlink
-// after the lock, to keep the channel's critical section short. uuid is m's
-// uuid, hashed.
+// out of the index if none of them is live any more. Until then lookups skip
+// m (see client.find), so unlink needs no channel lock: leaves and timeouts
+// unlink after the lock, to keep the channel's critical section short. The
+// client may have left the index already, with another removed member: then
+// there is nothing to do. uuid is m's uuid, hashed.
 func unlink(m *member, uuid index.Key) {
 	m.ch.ks.clients.UpdateKey(uuid, func(c *client) *client {
+		if c != m.c {
+			return c // m's client left the index with its last live member
+		}
 		if c.remove(m) {
 			return nil
 		}
@@ -133,16 +138,16 @@ func unlink(m *member, uuid index.Key) {
 	})
 }
 
-// dropIfEmptyLocked drops ch from its keyspace if it has no member left. Under
-// ch.mu.
-func (e *Engine) dropIfEmptyLocked(ch *channel) {
+// dropIfEmptyLocked drops ch from its keyspace if it has no member left,
+// counting into t. Under ch.mu.
+func (e *Engine) dropIfEmptyLocked(t *counts, ch *channel) {
 	if len(ch.members) == 0 && !ch.dead {
 		ch.dead = true
 		ch.members = nil
 		ch.state = nil
 		// ch.deltas is nil: at occupancy 0, announce has left interval mode.
 		ch.ks.channels.DeleteIf(ch.name, ch)
-		e.count.add(cChannels, -1)
+		t[cChannels]--
 	}
 }
 
@@ -153,8 +158,8 @@ func (e *Engine) dropIfEmptyLocked(ch *channel) {
 // The members it times out are unlinked from their uuids' records after
 // their channel's lock, as a leave's are: each unlinking is a lookup that
 // misses the cache, and meanwhile another worker can hold the lock for the
-// next batch. They are kept at the front of b.Items until then, and counted
-// once for the batch.
+// next batch. They are kept at the front of b.Items until then. The batch is
+// counted once, at its end.
 func (e *Engine) expire(b wheel.Batch[*member]) {
 	if e.backpressure(context.Background()) != nil {
 		return // closed
@@ -162,8 +167,8 @@ func (e *Engine) expire(b wheel.Batch[*member]) {
 	slot := uint32(b.Slot)
 	out := b.Items[:0] // the members timed out under cur's lock, not unlinked
 	var (
-		cur            *channel
-		timeouts, sent int64
+		cur *channel
+		t   counts
 	)
 	for _, m := range b.Items {
 		if m.ch != cur {
@@ -187,8 +192,8 @@ func (e *Engine) expire(b wheel.Batch[*member]) {
 				break
 			}
 			if m.deadline.CompareAndSwap(d, removed) {
-				sent += b2i(e.removeLocked(cur, m, events.Timeout))
-				timeouts++
+				t[cTimeouts]++
+				e.removeLocked(&t, cur, m, events.Timeout)
 				out = append(out, m) // in place: out is never longer than the items read
 				break
 			}
@@ -198,14 +203,14 @@ func (e *Engine) expire(b wheel.Batch[*member]) {
 		cur.mu.Unlock()
 		unlinkAll(out)
 	}
-	e.unreserve(int(timeouts))
-	e.count.add2(cTimeouts, timeouts, cEvents, sent)
+	e.unreserve(int(t[cTimeouts]))
+	e.count.add(nil, &t)
 }
 
 // unlinkAll unlinks every member of ms (see unlink) and returns ms emptied.
 func unlinkAll(ms []*member) []*member {
 	for _, m := range ms {
-		unlink(m, index.NewKey(m.c.id))
+		unlink(m, index.NewKey(m.c.id()))
 	}
 	clear(ms)
 	return ms[:0]

@@ -165,7 +165,10 @@ func removeWithoutUnlink(t *testing.T, e *Engine, uuid, channel string) *member 
 	require.NotNil(t, m)
 	m.ch.lock()
 	require.NotEqual(t, int64(removed), m.deadline.Swap(removed))
-	require.True(t, e.removeLocked(m.ch, m, events.Leave))
+	tl := counts{cLeaves: 1}
+	e.removeLocked(&tl, m.ch, m, events.Leave)
+	require.Equal(t, int64(1), tl[cEvents])
+	e.count.add(nil, &tl)
 	m.ch.mu.Unlock()
 	return m
 }
@@ -190,7 +193,7 @@ func TestRemovedMemberIsGoneBeforeItIsUnlinked(t *testing.T) {
 		require.NotNil(t, again)
 		assert.NotSame(t, m, again)
 
-		e.retire(m, index.NewKey("alice"), events.Leave, true)
+		e.retire(m, index.NewKey("alice"))
 		assert.Same(t, again, c.find("a"), "unlinking the old member keeps the new one")
 		assert.Nil(t, mustBeat(t, e, hb("alice", "a", "b")).Joined, "a refresh, not a join")
 		assert.Equal(t, map[string][]string{"a": {"alice"}, "b": {"alice"}}, hereNow(t, e))
@@ -208,7 +211,7 @@ func TestLastMemberUnlinkedDropsTheClient(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, where)
 
-		e.retire(m, index.NewKey("alice"), events.Leave, true)
+		e.retire(m, index.NewKey("alice"))
 		assert.Zero(t, ks.clients.Len())
 		assert.Equal(t, []string{"a"}, mustBeat(t, e, hb("alice", "a")).Joined)
 	})
@@ -222,4 +225,43 @@ func TestChannelHotFieldsShareOneLine(t *testing.T) {
 	assert.LessOrEqual(t, unsafe.Offsetof(ch.state)+unsafe.Sizeof(ch.state), uintptr(64))
 	assert.Less(t, unsafe.Offsetof(ch.occupancy), uintptr(64))
 	assert.Less(t, unsafe.Offsetof(ch.members), uintptr(64))
+}
+
+// A client leaves the index once none of its members is live, even while
+// another removed member waits to be unlinked; that unlinking then changes
+// nothing, also when a new client holds the uuid by then.
+func TestUnlinkAfterTheClientLeftChangesNothing(t *testing.T) {
+	inBubble(t, Config{}, func(t *testing.T, e *Engine) {
+		mustBeat(t, e, hb("alice", "a", "b"))
+		first := removeWithoutUnlink(t, e, "alice", "a")
+		second := removeWithoutUnlink(t, e, "alice", "b")
+		ks := e.keyspace(sk, false)
+		e.retire(second, index.NewKey("alice"))
+		assert.Zero(t, ks.clients.Len(), "no live member: the client is gone")
+
+		assert.Equal(t, []string{"a"}, mustBeat(t, e, hb("alice", "a")).Joined)
+		fresh := ks.clients.Get("alice")
+		require.NotNil(t, fresh)
+		require.NotSame(t, first.c, fresh)
+		e.retire(first, index.NewKey("alice"))
+		assert.Same(t, fresh, ks.clients.Get("alice"))
+		assert.Equal(t, map[string][]string{"a": {"alice"}}, hereNow(t, e))
+		assert.Equal(t, int64(1), e.Stats().Members)
+	})
+}
+
+// A client holds its uuid's length and bytes in its own allocation, for
+// every valid length; a 36-byte uuid makes an object of 80 bytes.
+func TestClientHoldsItsUUID(t *testing.T) {
+	for n := 0; n <= MaxNameRunes*4; n++ {
+		uuid := strings.Repeat("x", n)
+		c := newClient(uuid)
+		require.Equal(t, uuid, c.id(), "length %d", n)
+	}
+	assert.Equal(t, uintptr(40), unsafe.Sizeof(client{}))
+	assert.Equal(t, uintptr(80), unsafe.Sizeof(struct {
+		c client
+		b [40]byte
+	}{}), "the object of a 36-byte uuid")
+	assert.Panics(t, func() { newClient(strings.Repeat("x", maxTail-1)) })
 }

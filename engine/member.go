@@ -41,7 +41,7 @@ func newKeyspace(name string) *keyspace {
 	return &keyspace{
 		name:     name,
 		channels: index.New(func(ch *channel) string { return ch.name }, 64),
-		clients:  index.New(func(c *client) string { return c.id }, 64),
+		clients:  index.New(func(c *client) string { return c.id() }, 64),
 		groups:   index.New(func(g *chanGroup) string { return g.name }, 8),
 		pins:     newPins(),
 	}
@@ -50,6 +50,17 @@ func newKeyspace(name string) *keyspace {
 // empty reports whether the keyspace holds nothing.
 func (ks *keyspace) empty() bool {
 	return ks.clients.Len() == 0 && ks.channels.Len() == 0 && ks.groups.Len() == 0
+}
+
+// channelFor returns the live channel named name, creating it, and whether
+// it did. The caller locks it and must retry if it finds it dead.
+//
+// Names and keys the engine keeps are copies: a caller's strings, often
+// slices of a request's buffer, are never retained, and do not escape.
+func (ks *keyspace) channelFor(name string) (ch *channel, created bool) {
+	return ks.channels.GetOrCreate(name, func() *channel {
+		return newChannel(ks, strings.Clone(name))
+	})
 }
 
 // channel is one channel's membership. Joins, leaves, timeouts and state
@@ -118,44 +129,71 @@ const lockPolls = 256
 // change under the lock of its index shard (index.Table.Update) and are read
 // without a lock.
 //
-// A client, its first membership and (for uuids up to 96 bytes) the bytes of
-// its uuid are one allocation: a uuid on one channel costs one heap object, and
-// a heartbeat finds id, m0 and the member in neighbouring cache lines.
+// A client, its first membership and the bytes of its uuid are one
+// allocation: the struct, then two bytes of the uuid's length and the bytes
+// (see id). A uuid of 36 bytes on one channel is one object of 80 bytes: 32
+// for the membership, 8 for the list of further ones, 2 for the length and
+// 36 for the uuid, rounded up by the allocator to its size class. A
+// heartbeat finds the uuid and the member on one or two neighbouring cache
+// lines.
 type client struct {
-	id    string
-	m0    atomic.Pointer[member]
-	more  atomic.Pointer[[]*member] // copy on write; nil when the uuid is on one channel
 	first member                    // the first membership; not reused once it ends
+	more  atomic.Pointer[[]*member] // copy on write; memberships after the first, nil when none
 }
 
-// newClient returns a client for uuid with id in the same allocation.
+// maxTail is the largest array that follows a client in its allocation
+// (see newClient): it holds the longest valid uuid, MaxNameRunes runes of up
+// to 4 bytes, and its length. The sizes below it are chosen so that the
+// whole object fills an allocator size class: 48, 64, 80, 96, 112, 128, 160,
+// 256 or 416 bytes.
+const maxTail = 376
+
+// newClient returns a client for uuid, with its bytes in the same
+// allocation. uuid must be valid, and so at most MaxNameRunes*4 bytes long.
 func newClient(uuid string) *client {
-	switch n := len(uuid); {
-	case n <= 16:
-		return inlineClient[[16]byte](uuid)
-	case n <= 32:
-		return inlineClient[[32]byte](uuid)
-	case n <= 48:
-		return inlineClient[[48]byte](uuid)
-	case n <= 64:
-		return inlineClient[[64]byte](uuid)
-	case n <= 96:
-		return inlineClient[[96]byte](uuid)
+	switch n := len(uuid) + 2; {
+	case n <= 8:
+		return inlineClient[[8]byte](uuid)
+	case n <= 24:
+		return inlineClient[[24]byte](uuid)
+	case n <= 40:
+		return inlineClient[[40]byte](uuid)
+	case n <= 56:
+		return inlineClient[[56]byte](uuid)
+	case n <= 72:
+		return inlineClient[[72]byte](uuid)
+	case n <= 88:
+		return inlineClient[[88]byte](uuid)
+	case n <= 120:
+		return inlineClient[[120]byte](uuid)
+	case n <= 216:
+		return inlineClient[[216]byte](uuid)
+	case n <= maxTail:
+		return inlineClient[[maxTail]byte](uuid)
 	}
-	return &client{id: strings.Clone(uuid)}
+	panic("engine: a client for a uuid longer than any valid one")
 }
 
-// inlineClient allocates a client followed by an array B that holds the bytes
-// of id. The string points into the array, which is never written again.
+// inlineClient allocates a client followed by an array B that holds the
+// length of uuid (two bytes, little-endian) and its bytes, never written
+// again.
 func inlineClient[B any](uuid string) *client {
 	w := new(struct {
 		c client
 		b B
 	})
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(&w.b)), unsafe.Sizeof(w.b))
-	n := copy(buf, uuid)
-	w.c.id = unsafe.String(&buf[0], n)
+	buf[0], buf[1] = byte(len(uuid)), byte(len(uuid)>>8)
+	copy(buf[2:], uuid)
 	return &w.c
+}
+
+// id returns the client's uuid. The string points into the client's own
+// allocation, which lives as long as the string does.
+func (c *client) id() string {
+	tail := unsafe.Add(unsafe.Pointer(c), unsafe.Sizeof(client{}))
+	n := int(*(*byte)(tail)) | int(*(*byte)(unsafe.Add(tail, 1)))<<8
+	return unsafe.String((*byte)(unsafe.Add(tail, 2)), n)
 }
 
 // member is one (uuid, channel) membership: 32 bytes, the unit of the engine's
@@ -174,21 +212,20 @@ type member struct {
 // takes no lock; the member may have been removed since.
 //
 // A member ends when its deadline becomes removed, under its channel's lock;
-// the remover takes it out of c's lists later, so find skips removed members.
-// It reads more before m0: remove moves a member from more into m0 before it
-// republishes more, so a reader in this order never misses a member that stays
-// present. Hence, under the lock of channel ch, find(ch.name) is exact: only
-// that lock adds members of ch or ends them.
+// the remover takes it out of c's list later, so find skips removed members.
+// The first membership never moves, and a member of the list stays in every
+// copy of it published until it is removed. Hence, under the lock of channel
+// ch, find(ch.name) is exact: only that lock adds members of ch or ends them.
 func (c *client) find(name string) *member {
+	if m := &c.first; m.deadline.Load() != removed && m.ch.name == name {
+		return m
+	}
 	if more := c.more.Load(); more != nil {
 		for _, m := range *more {
 			if m.ch.name == name && m.deadline.Load() != removed {
 				return m
 			}
 		}
-	}
-	if m := c.m0.Load(); m != nil && m.ch.name == name && m.deadline.Load() != removed {
-		return m
 	}
 	return nil
 }
@@ -210,12 +247,9 @@ func (c *client) vouches(name string) bool {
 // vouchMax is the most memberships beyond c's first that vouches looks through.
 const vouchMax = 8
 
-// add files m among c's memberships. Under c's shard lock.
+// add files m, a new membership other than the first, among c's
+// memberships. Under c's shard lock.
 func (c *client) add(m *member) {
-	if c.m0.Load() == nil {
-		c.m0.Store(m)
-		return
-	}
 	var next []*member
 	if more := c.more.Load(); more != nil {
 		next = make([]*member, len(*more), len(*more)+1)
@@ -225,46 +259,35 @@ func (c *client) add(m *member) {
 	c.more.Store(&next)
 }
 
-// remove takes m out of c's memberships and reports whether any remain. Under
-// c's shard lock.
+// remove takes m, removed, out of c's memberships and reports whether every
+// membership c has left is removed too: then the client may leave the index,
+// and the unlinking of those removed members, still to come, finds it gone
+// (see unlink). Under c's shard lock.
 func (c *client) remove(m *member) (empty bool) {
+	live := c.first.deadline.Load() != removed
 	more := c.more.Load()
-	if c.m0.Load() == m {
-		if more == nil {
-			c.m0.Store(nil)
-			return true
-		}
-		last := (*more)[len(*more)-1]
-		c.m0.Store(last)
-		c.setMore((*more)[:len(*more)-1])
-		return false
+	if more == nil {
+		return !live
 	}
-	if more != nil {
-		next := make([]*member, 0, len(*more))
-		for _, x := range *more {
-			if x != m {
-				next = append(next, x)
-			}
+	var next []*member
+	for _, x := range *more {
+		if x != m {
+			next = append(next, x)
+			live = live || x.deadline.Load() != removed
 		}
-		c.setMore(next)
 	}
-	return c.m0.Load() == nil
-}
-
-func (c *client) setMore(ms []*member) {
-	if len(ms) == 0 {
+	if len(next) == 0 {
 		c.more.Store(nil)
-		return
+	} else if len(next) < len(*more) {
+		c.more.Store(&next)
 	}
-	cp := append([]*member(nil), ms...)
-	c.more.Store(&cp)
+	return !live
 }
 
-// each calls fn for each membership of c. No lock; see find.
+// each calls fn for each membership of c, removed ones included. No lock;
+// see find.
 func (c *client) each(fn func(*member)) {
-	if m := c.m0.Load(); m != nil {
-		fn(m)
-	}
+	fn(&c.first)
 	if more := c.more.Load(); more != nil {
 		for _, m := range *more {
 			fn(m)

@@ -126,7 +126,7 @@ func (e *Engine) presence(ch *channel, r HereNowRequest) (ChannelPresence, bool)
 		page := ch.members[r.Offset:min(n, r.Offset+r.Limit)]
 		cp.Members = make([]Member, len(page))
 		for i, m := range page {
-			cp.Members[i].UUID = m.c.id
+			cp.Members[i].UUID = m.c.id()
 			if r.State {
 				cp.Members[i].State = ch.state[m]
 			}

@@ -91,9 +91,11 @@ func (e *Engine) SetState(ctx context.Context, r SetStateRequest) (json.RawMessa
 	if len(absent) > 0 {
 		return nil, &NotPresentError{UUID: strings.Clone(r.UUID), Channels: absent}
 	}
+	var t counts
 	for _, m := range ms {
-		e.setStateLocked(m.ch, m, st)
+		e.setStateLocked(&t, m.ch, m, st)
 	}
+	e.count.add(nil, &t)
 	return st, nil
 }
 

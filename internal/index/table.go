@@ -3,8 +3,9 @@
 //
 // It exists for the engine's largest index, uuid -> client, where a built-in map or
 // a general concurrent map costs 24 to 50 bytes per entry. A Table slot is a
-// pointer and the hash of its key (16 bytes), lookups take no lock and do not
-// allocate, and writers lock one of many shards.
+// pointer and 32 bits of the hash of its key (12.8 bytes in buckets of five
+// per cache line), tables are between 50% and 75% full, lookups
+// take no lock and do not allocate, and writers lock one of many shards.
 //
 // Keeping the hash beside the pointer means a lookup dereferences only the
 // value it is after: the other values on its probe sequence, and every value
@@ -16,13 +17,24 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
-const minSlots = 8
+// minBuckets is the size of the smallest table.
+const minBuckets = 2
+
+// Load factors, in slots used per slot: a table grows when an insert would
+// take it past maxLoad (tombstones included), and a rebuild sizes it for
+// rebuildLoad. Buckets of five keep probes short at these loads: most
+// lookups read the key's home bucket, one cache line, and stop there.
+const (
+	maxLoad     = 0.75
+	rebuildLoad = 0.5
+)
 
 // Table maps string keys to *V. The key of a value is derived from the value by
 // the keyOf function given to New, so that a slot holds no copy of the key,
-// only a pointer and the key's hash.
+// only a pointer and 32 bits of the key's hash.
 //
 // A Table is safe for concurrent use. Get takes no lock; Update locks the shard of
 // its key. A Table must not be copied after first use.
@@ -44,27 +56,48 @@ type shard[V any] struct {
 	_    [24]byte
 }
 
-// slots is an open-addressed table with linear probing. Once published it is
-// only written under its shard's lock, slot by slot, and it always keeps at
-// least a quarter of its slots nil, so that probes end. An insert reuses the
-// first tombstone on its key's probe sequence, so that churn on a stable
-// number of keys does not fill the table with tombstones and rebuild it.
+// slots is an open-addressed table of buckets with linear probing from a
+// key's home bucket. Once published it is only written under its shard's
+// lock, slot by slot, and it always keeps some of its slots nil, so that
+// probes end. An insert takes the first tombstone or nil slot on its key's
+// probe sequence, so that churn on a stable number of keys does not fill the
+// table with tombstones and rebuild it.
+//
+// A slot that is nil has never held a value since the table was made (or
+// since its shard emptied): slots go from nil to a value, from a value to
+// the tombstone and back, never to nil, and an insert into a bucket takes
+// its first nil slot, so a bucket's nil slots are its last ones. A key that
+// is in the table sits no further than the first nil slot from its home,
+// and a lookup stops there.
 type slots[V any] struct {
-	mask uint64
-	s    []slot[V]
+	b []bucket[V]
 }
 
-// slot holds a value and the hash of its key. A writer stores h before it
-// publishes p; a value replaced by another under the same key keeps the hash,
-// a removed one becomes the tombstone, and a tombstone may take a new value
-// with a new hash. So a reader that loads a value and then its hash sees that
-// value's hash or, if the slot was reused meanwhile, a later one: then it
-// skips a value that was removed anyway, or compares the value's key and
-// finds it is not the one it looks for.
-type slot[V any] struct {
-	p atomic.Pointer[V]
-	h atomic.Uint64
+// bucketSlots is the number of slots of a bucket.
+const bucketSlots = 5
+
+// bucket is five slots in one 64-byte line: the pointers and, beside them,
+// 32 bits of the hash of each value's key. The allocator places arrays of
+// 64-byte elements on 64-byte boundaries (every size class above 64 bytes
+// is a multiple of 64), so a bucket never straddles two lines.
+//
+// A writer stores a slot's hash before it publishes the pointer; a value
+// replaced by another under the same key keeps the hash, a removed one
+// becomes the tombstone, and a tombstone may take a new value with a new
+// hash. So a reader that loads a pointer and then its hash sees that value's
+// hash or, if the slot was reused meanwhile, a later one: then it skips a
+// value that was removed anyway, or compares the value's key and finds it is
+// not the one it looks for.
+type bucket[V any] struct {
+	h [bucketSlots]atomic.Uint32
+	_ uint32
+	p [bucketSlots]atomic.Pointer[V]
 }
+
+// home returns the home bucket of a key whose stored hash is h among n
+// buckets: the multiply-shift range reduction, which needs no power of two,
+// so that tables grow by half rather than double.
+func home(h uint32, n int) int { return int(uint64(h) * uint64(n) >> 32) }
 
 // New returns an empty Table whose values are keyed by keyOf, which must be a
 // pure function of immutable fields of the value. Writers lock one of shards
@@ -105,9 +138,12 @@ func NewKey(key string) Key { return Key{s: key, h: maphash.String(seed, key)} }
 // String returns the key.
 func (k Key) String() string { return k.s }
 
-// at returns the shard of k and the hash bits that place k within the shard.
-func (t *Table[V]) at(k Key) (uint64, *shard[V]) {
-	return k.h >> t.shardBits, &t.shards[k.h&(1<<t.shardBits-1)]
+// at returns the shard of k and the 32 bits of its hash that the shard's
+// tables store and place it by. The shard is chosen by the low bits and the
+// stored bits are the high ones, so that keys of one shard spread over its
+// buckets.
+func (t *Table[V]) at(k Key) (uint32, *shard[V]) {
+	return uint32(k.h >> 32), &t.shards[k.h&(1<<t.shardBits-1)]
 }
 
 // Get returns the value stored under key, or nil. It takes no lock and does not
@@ -123,14 +159,20 @@ func (t *Table[V]) GetKey(k Key) *V {
 	if tab == nil {
 		return nil
 	}
-	for i := h & tab.mask; ; i = (i + 1) & tab.mask {
-		s := &tab.s[i]
-		p := s.p.Load()
-		if p == nil {
-			return nil
+	n := len(tab.b)
+	for i := home(h, n); ; {
+		bk := &tab.b[i]
+		for j := range bucketSlots {
+			p := bk.p[j].Load()
+			if p == nil {
+				return nil // the bucket's nil slots are its last ones: see slots
+			}
+			if p != t.tomb && bk.h[j].Load() == h && t.keyOf(p) == key {
+				return p
+			}
 		}
-		if p != t.tomb && s.h.Load() == h && t.keyOf(p) == key {
-			return p
+		if i++; i == n {
+			i = 0
 		}
 	}
 }
@@ -149,34 +191,45 @@ func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
 	defer sh.mu.Unlock()
 
 	tab := sh.tab.Load()
-	var at uint64 // slot of the existing value
-	var old *V
-	free := int64(-1) // the first tombstone on the probe sequence
+	var (
+		old        *V
+		at         slotRef[V] // the slot of old
+		free       slotRef[V] // the first tombstone or nil slot on the probe sequence
+		freeIsTomb bool
+	)
 	if tab != nil {
-		for i := h & tab.mask; ; i = (i + 1) & tab.mask {
-			s := &tab.s[i]
-			p := s.p.Load()
-			if p == nil {
-				break
-			}
-			if p == t.tomb {
-				if free < 0 {
-					free = int64(i)
+		n := len(tab.b)
+	probe:
+		for i := home(h, n); ; {
+			bk := &tab.b[i]
+			for j := range bucketSlots {
+				p := bk.p[j].Load()
+				switch {
+				case p == nil:
+					if free.bk == nil {
+						free = slotRef[V]{bk, j}
+					}
+					break probe // the bucket's nil slots are its last ones
+				case p == t.tomb:
+					if free.bk == nil {
+						free, freeIsTomb = slotRef[V]{bk, j}, true
+					}
+				case bk.h[j].Load() == h && t.keyOf(p) == key:
+					old, at = p, slotRef[V]{bk, j}
+					break probe
 				}
-				continue
 			}
-			if s.h.Load() == h && t.keyOf(p) == key {
-				old, at = p, i
-				break
+			if i++; i == n {
+				i = 0
 			}
 		}
 	}
 	v := fn(old)
 	switch {
 	case old != nil && v != nil:
-		tab.s[at].p.Store(v)
+		at.bk.p[at.j].Store(v)
 	case old != nil:
-		tab.s[at].p.Store(t.tomb)
+		at.bk.p[at.j].Store(t.tomb)
 		sh.live--
 		sh.n.Add(-1)
 		if sh.live == 0 {
@@ -185,58 +238,75 @@ func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
 			// coming and going alone in its shard allocates nothing. Readers
 			// of an empty shard find nothing whether they see the tombstones
 			// or the nils.
-			if len(tab.s) > minSlots {
+			if len(tab.b) > minBuckets {
 				sh.tab.Store(nil)
 			} else {
-				for i := range tab.s {
-					tab.s[i].p.Store(nil)
+				for i := range tab.b {
+					for j := range bucketSlots {
+						tab.b[i].p[j].Store(nil)
+					}
 				}
 			}
 			sh.used = 0
 		}
-	case v != nil && free >= 0:
-		// The key is on no slot of its probe sequence: its first tombstone
-		// takes it, and the count of used slots stays as it was.
-		s := &tab.s[free]
-		s.h.Store(h) // before p: see slot
-		s.p.Store(v)
+	case v != nil && freeIsTomb:
+		// The key's first free slot is a tombstone: it takes the key, and
+		// the count of used slots stays as it was.
+		free.bk.h[free.j].Store(h) // before p: see bucket
+		free.bk.p[free.j].Store(v)
 		sh.live++
 		sh.n.Add(1)
 	case v != nil:
-		if tab == nil || (sh.used+1)*4 > len(tab.s)*3 {
+		if tab == nil || float64(sh.used+1) > maxLoad*float64(len(tab.b)*bucketSlots) {
 			tab = t.rebuild(sh, tab, sh.live+1)
+			free = t.freeSlot(tab, h)
 		}
-		t.insert(tab, h, v)
+		free.bk.h[free.j].Store(h) // before p: see bucket
+		free.bk.p[free.j].Store(v)
 		sh.live++
 		sh.used++
 		sh.n.Add(1)
 	}
 }
 
-// insert stores v, whose key hashes to h, in the first free slot of its probe
-// sequence. The caller holds the shard lock and has made room.
-func (t *Table[V]) insert(tab *slots[V], h uint64, v *V) {
-	for i := h & tab.mask; ; i = (i + 1) & tab.mask {
-		if s := &tab.s[i]; s.p.Load() == nil {
-			s.h.Store(h) // before p: see slot
-			s.p.Store(v)
-			return
+// slotRef names one slot of a bucket.
+type slotRef[V any] struct {
+	bk *bucket[V]
+	j  int
+}
+
+// freeSlot returns the first nil slot on the probe sequence of h, in a table
+// without tombstones. The caller holds the shard lock.
+func (t *Table[V]) freeSlot(tab *slots[V], h uint32) slotRef[V] {
+	n := len(tab.b)
+	for i := home(h, n); ; {
+		bk := &tab.b[i]
+		for j := range bucketSlots {
+			if bk.p[j].Load() == nil {
+				return slotRef[V]{bk, j}
+			}
+		}
+		if i++; i == n {
+			i = 0
 		}
 	}
 }
 
-// rebuild publishes a new table sized for want values, without tombstones. Readers
-// still probing the old table finish there; it is never written again.
+// rebuild publishes a new table sized for want values at rebuildLoad, without
+// tombstones. Readers still probing the old table finish there; it is never
+// written again. Values are placed by their stored hashes: none is read.
 func (t *Table[V]) rebuild(sh *shard[V], old *slots[V], want int) *slots[V] {
-	n := minSlots
-	for n*3 < want*4*2 { // at most 3/8 full after a rebuild
-		n *= 2
-	}
-	tab := &slots[V]{mask: uint64(n - 1), s: make([]slot[V], n)}
+	n := max(minBuckets, int(float64(want)/(rebuildLoad*bucketSlots))+1)
+	tab := &slots[V]{b: make([]bucket[V], n)}
 	if old != nil {
-		for i := range old.s {
-			if p := old.s[i].p.Load(); p != nil && p != t.tomb {
-				t.insert(tab, old.s[i].h.Load(), p)
+		for i := range old.b {
+			for j := range bucketSlots {
+				if p := old.b[i].p[j].Load(); p != nil && p != t.tomb {
+					h := old.b[i].h[j].Load()
+					s := t.freeSlot(tab, h)
+					s.bk.h[s.j].Store(h)
+					s.bk.p[s.j].Store(p)
+				}
 			}
 		}
 	}
@@ -253,10 +323,12 @@ func (t *Table[V]) Range(fn func(*V) bool) {
 		if tab == nil {
 			continue
 		}
-		for j := range tab.s {
-			if p := tab.s[j].p.Load(); p != nil && p != t.tomb {
-				if !fn(p) {
-					return
+		for b := range tab.b {
+			for j := range bucketSlots {
+				if p := tab.b[b].p[j].Load(); p != nil && p != t.tomb {
+					if !fn(p) {
+						return
+					}
 				}
 			}
 		}
@@ -289,4 +361,17 @@ func (t *Table[V]) DeleteIf(key string, v *V) {
 		}
 		return old
 	})
+}
+
+// Shards returns the number of shards, for ShardBytes.
+func (t *Table[V]) Shards() int { return len(t.shards) }
+
+// ShardBytes returns the bytes of shard i's current table: its buckets, 64
+// bytes each. It is for memory accounting, not exact under concurrent
+// writes.
+func (t *Table[V]) ShardBytes(i int) int {
+	if tab := t.shards[i].tab.Load(); tab != nil {
+		return len(tab.b) * int(unsafe.Sizeof(bucket[V]{}))
+	}
+	return 0
 }

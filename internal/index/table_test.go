@@ -81,7 +81,7 @@ func TestTableChurnReclaimsTombstones(t *testing.T) {
 	assert.Equal(t, 0, tab.Len())
 	for i := range tab.shards {
 		if s := tab.shards[i].tab.Load(); s != nil {
-			assert.Len(t, s.s, minSlots, "empty shard %d keeps a grown table", i)
+			assert.Len(t, s.b, minBuckets, "empty shard %d keeps a grown table", i)
 		}
 	}
 }
@@ -225,4 +225,29 @@ func TestTableKeyIsReusable(t *testing.T) {
 func TestShardIsOneCacheLine(t *testing.T) {
 	// Writers of different shards must not share a line: a shard is padded to 64 bytes.
 	assert.Equal(t, uintptr(64), unsafe.Sizeof(shard[item]{}))
+}
+
+func TestBucketIsOneCacheLine(t *testing.T) {
+	assert.Equal(t, uintptr(64), unsafe.Sizeof(bucket[item]{}))
+}
+
+// A table of many keys stays between rebuildLoad and maxLoad full, and
+// finds every key after the growth that took it there.
+func TestTableLoadStaysInBounds(t *testing.T) {
+	tab := New(func(it *item) string { return it.key }, 1)
+	const n = 50_000
+	for i := range n {
+		k := "k" + strconv.Itoa(i)
+		tab.Update(k, func(*item) *item { return &item{key: k, n: i} })
+	}
+	sh := &tab.shards[0]
+	slots := len(sh.tab.Load().b) * bucketSlots
+	load := float64(n) / float64(slots)
+	assert.GreaterOrEqual(t, load, rebuildLoad-0.01)
+	assert.LessOrEqual(t, load, maxLoad)
+	for i := range n {
+		it := tab.Get("k" + strconv.Itoa(i))
+		require.NotNil(t, it, i)
+		require.Equal(t, i, it.n)
+	}
 }

@@ -34,11 +34,18 @@ import (
 	"time"
 )
 
-// suite is every benchmark of package bench, in the order they run.
-var suite = []string{"Refresh", "Join", "Leave", "Churn", "HereNow", "Events", "Memory", "MassTimeout"}
+// suite is every benchmark of package bench, then those of the peer module
+// (bench/centrifuge, names starting with Peer), in the order they run.
+var suite = []string{"Refresh", "Join", "Leave", "Churn", "HereNow", "Events", "Memory", "MassTimeout",
+	"PeerRefresh", "PeerJoin", "PeerLeave", "PeerHereNow", "PeerMemory"}
 
 // oneRound are the benchmarks whose every round takes seconds.
-var oneRound = map[string]bool{"Memory": true, "MassTimeout": true}
+var oneRound = map[string]bool{"Memory": true, "MassTimeout": true, "PeerMemory": true}
+
+// peerDir is the module of the Peer benchmarks, relative to the root: a
+// module of its own, so that the library's users download nothing of
+// Centrifuge.
+const peerDir = "bench/centrifuge"
 
 func main() {
 	var (
@@ -142,10 +149,17 @@ func runSuite(ctx context.Context, benches []string, count int, benchtime string
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "bench.test")
-	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./bench")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the benchmarks (run from the module root): %w", err)
+	peerBin := filepath.Join(dir, "peer.test")
+	for _, b := range []struct{ bin, dir, pkg string }{{bin, "", "./bench"}, {peerBin, peerDir, "."}} {
+		if b.dir != "" && !slices.ContainsFunc(benches, isPeer) {
+			continue
+		}
+		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", b.bin, b.pkg)
+		build.Dir = b.dir
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building the benchmarks of %s (run from the module root): %w", b.pkg, err)
+		}
 	}
 	// Each pass runs every implementation once (-test.count=1), and the passes
 	// follow one another: a burst of other work on the machine then slows
@@ -158,7 +172,11 @@ func runSuite(ctx context.Context, benches []string, count int, benchtime string
 		}
 		start := time.Now()
 		for pass := range count {
-			cmd := exec.CommandContext(ctx, bin,
+			exe := bin
+			if isPeer(b) {
+				exe = peerBin
+			}
+			cmd := exec.CommandContext(ctx, exe,
 				"-test.run=^$",
 				"-test.bench=^Benchmark"+b+"$",
 				"-test.benchmem",
@@ -176,6 +194,9 @@ func runSuite(ctx context.Context, benches []string, count int, benchtime string
 	}
 	return nil
 }
+
+// isPeer reports whether benchmark b is one of the peer module's.
+func isPeer(b string) bool { return strings.HasPrefix(b, "Peer") }
 
 // machine describes where and how the benchmarks ran. It is written at the
 // top of the raw output as "key: value" lines, which benchstat reads as

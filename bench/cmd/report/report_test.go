@@ -24,9 +24,14 @@ BenchmarkRefresh/impl=engine/members=1M-2         	 3661648	       300.0 ns/op	 
 BenchmarkRefresh/impl=naive/members=1M-2          	 2030692	       200.0 ns/op	       0 B/op	       0 allocs/op
 BenchmarkRefresh/impl=wheel-per-member/members=1M-2         	 1000000	      1326 ns/op	     128 B/op	       3 allocs/op
 BenchmarkRefresh/impl=engine/shape=1x1M/per-call=5-2 	 100	 50 ns/op
-BenchmarkMemory/impl=engine/members=1M-2  	1	 9 ns/op	 100.0 heap-B/member	 1.5 objects/member
+BenchmarkRefresh/impl=engine/members=10M-2         	 3661648	       150.0 ns/op	       0 B/op	       0 allocs/op
+BenchmarkRefresh/impl=naive/members=10M-2         	 3661648	       300.0 ns/op	       0 B/op	       0 allocs/op
+BenchmarkMemory/impl=engine/members=1M-2  	1	 9 ns/op	 70.0 heap-B/member	 1.5 objects/member
+BenchmarkMemory/impl=engine/members=10M-2  	1	 9 ns/op	 90.0 heap-B/member	 1.5 objects/member
 BenchmarkMemory/impl=naive/members=1M-2  	1	 9 ns/op	 230.0 heap-B/member	 3.0 objects/member
 BenchmarkEvents/impl=engine/subs=1-2  	 100	 500 ns/op	 2000000 events/s
+BenchmarkPeerMemory/impl=engine/members=1M-2  	1	 9 ns/op	 70.0 heap-B/member
+BenchmarkPeerMemory/impl=centrifuge/members=1M-2  	1	 9 ns/op	 120.0 heap-B/member
 --- FAIL: BenchmarkJoin/impl=engine
 BenchmarkJoin/impl=engine/members=1M  FAIL
 PASS
@@ -86,15 +91,17 @@ func TestTables(t *testing.T) {
 	assert.Contains(t, got, "### Refresh")
 	assert.Contains(t, got, "| members=1M | ns/op | 120 | 200 | 1326 | 0.60x | 0.09x |")
 	assert.Contains(t, got, "| members=1M | allocs/op | 0 | 0 | 3.00 | = | 0.00x |")
-	assert.Contains(t, got, "| members=1M | heap-B/member | 100 | 230 | — | 0.43x | — |")
+	assert.Contains(t, got, "| members=1M | heap-B/member | 70.0 | 230 | 0.30x |", "only the columns of the implementations the benchmark ran")
+	assert.Contains(t, got, "| members=1M | heap-B/member | 70.0 | 120 | 0.58x |", "the peer's table")
 	assert.NotContains(t, got, "| members=1M | ns/op | 9", "Memory's ns/op is left out")
 
 	w.Reset()
 	writeTargets(&w, &rs)
 	got = w.String()
-	assert.Contains(t, got, "| Refresh, 1M members, one channel per call: engine ns/op at most 0.67x naive, 0 allocs/op | met |")
-	assert.Contains(t, got, "| met | 100 vs 230 heap-B/member = 0.43x |")
-	assert.Contains(t, got, "| Join at 1M: engine at least 1.5x naive throughput | not measured |")
+	assert.Contains(t, got, "| Refresh at 1M and 10M, one channel: engine ns/op at most 0.45x naive, 0 allocs/op | MISSED | members=1M: 120 vs 200 ns/op = 0.60x, 0 allocs/op; members=10M: 150 vs 300 ns/op = 0.50x, 0 allocs/op |")
+	assert.Contains(t, got, "| MISSED | members=1M: 70.0 heap-B/member (naive 230); members=10M: 90.0 heap-B/member; centrifuge at 1M: 120 |")
+	assert.Contains(t, got, "| Join at 1M: engine at least 2x naive throughput | not measured |")
+	assert.Contains(t, got, "| Events/s, subs=1 and subs=100 (filtered): engine at least 1.0x naive, both | not measured |")
 }
 
 func TestFormat(t *testing.T) {

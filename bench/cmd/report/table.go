@@ -8,9 +8,10 @@ import (
 	"strconv"
 )
 
-// impls are the implementations in table column order: the engine, then the
-// baselines it is compared with.
-var impls = []string{"engine", "naive", "wheel-per-member"}
+// allImpls are the implementations in table column order: the engine, then the
+// baselines it is compared with, then the peer (bench/centrifuge). A table
+// has the columns of the implementations its benchmark ran.
+var allImpls = []string{"engine", "naive", "wheel-per-member", "centrifuge"}
 
 // skipped are metrics left out of a benchmark's table: for Memory and
 // MassTimeout, ns/op, B/op and allocs/op are those of a whole build or cycle,
@@ -18,6 +19,7 @@ var impls = []string{"engine", "naive", "wheel-per-member"}
 var skipped = map[string][]string{
 	"Memory":      {"ns/op", "B/op", "allocs/op"},
 	"MassTimeout": {"ns/op", "B/op", "allocs/op"},
+	"PeerMemory":  {"ns/op", "B/op", "allocs/op"},
 }
 
 // writeTables writes one markdown table per benchmark, in order of first
@@ -39,6 +41,12 @@ func writeTables(w io.Writer, rs *results) {
 		}
 	}
 	for _, b := range benches {
+		var impls []string
+		for _, impl := range allImpls {
+			if slices.ContainsFunc(rs.list, func(r *result) bool { return r.bench == b && r.impl == impl }) {
+				impls = append(impls, impl)
+			}
+		}
 		fmt.Fprintf(w, "\n### %s\n\n", b)
 		fmt.Fprint(w, "| config | metric |")
 		for _, impl := range impls {
