@@ -32,14 +32,19 @@ type natsOptions struct {
 	startWait   time.Duration
 }
 
+// natsDefaults are the NATS flags' defaults.
+var natsDefaults = natsOptions{
+	bucket:      cluster.DefaultBucket,
+	buckets:     1,
+	replicas:    1,
+	storage:     "file",
+	callTimeout: cluster.DefaultTimeout,
+	startWait:   30 * time.Second,
+}
+
 // addNATSFlags declares the NATS flags on fs, filling n.
 func addNATSFlags(fs *flag.FlagSet, n *natsOptions) {
-	n.bucket = cluster.DefaultBucket
-	n.buckets = 1
-	n.replicas = 1
-	n.storage = "file"
-	n.callTimeout = cluster.DefaultTimeout
-	n.startWait = 30 * time.Second
+	*n = natsDefaults
 	fs.StringVar(&n.urls, "nats", "", "NATS server `urls`, comma-separated (nats://h1:4222,nats://h2:4222): keep presence in JetStream, shared by every presenced on it; empty keeps it in memory")
 	fs.StringVar(&n.creds, "nats-creds", "", "NATS credentials `file` (a user JWT and its NKey seed)")
 	fs.StringVar(&n.tlsCA, "nats-tls-ca", "", "PEM `file` of the CAs that sign the NATS servers' certificates")

@@ -29,6 +29,8 @@ func TestParseOptions(t *testing.T) {
 		subscribeHold:       httpapi.DefaultSubscribeHold,
 		subscribeCacheBytes: httpapi.DefaultSubscribeCacheBytes,
 		subscribeCacheAge:   httpapi.DefaultSubscribeCacheAge,
+
+		nats: natsDefaults,
 	}
 	with := func(f func(*options)) options {
 		o := defaults
@@ -52,6 +54,10 @@ func TestParseOptions(t *testing.T) {
 				"-log-format", "json", "-log-level", "debug", "-shutdown-timeout", "3s",
 				"-subscribe-hold", "30s", "-subscribe-cache-bytes", "65536", "-subscribe-cache-age", "90",
 				"-no-implicit-heartbeat",
+				"-nats", "nats://h1:4222,nats://h2:4222", "-nats-creds", "u.creds", "-nats-tls-ca", "ca.pem",
+				"-nats-tls-cert", "c.pem", "-nats-tls-key", "k.pem", "-nats-bucket", "pres", "-nats-buckets", "4",
+				"-nats-replicas", "3", "-nats-storage", "memory", "-nats-marker-ttl", "5s", "-nats-timeout", "2s",
+				"-nats-start-timeout", "1m",
 			},
 			want: options{
 				addr: ":9000", configPath: "c.json", defaultTimeout: time.Minute,
@@ -60,6 +66,11 @@ func TestParseOptions(t *testing.T) {
 				logFormat: "json", logLevel: slog.LevelDebug, shutdownTimeout: 3 * time.Second,
 				subscribeHold: 30 * time.Second, subscribeCacheBytes: 65536, subscribeCacheAge: 90 * time.Second,
 				noImplicitHeartbeat: true,
+				nats: natsOptions{
+					urls: "nats://h1:4222,nats://h2:4222", creds: "u.creds", tlsCA: "ca.pem", tlsCert: "c.pem", tlsKey: "k.pem",
+					bucket: "pres", buckets: 4, replicas: 3, storage: "memory", markerTTL: 5 * time.Second,
+					callTimeout: 2 * time.Second, startWait: time.Minute,
+				},
 			},
 		},
 		{
@@ -71,6 +82,10 @@ func TestParseOptions(t *testing.T) {
 				"PRESENCED_MAX_MEMBERS": "1000", "PRESENCED_LOG_FORMAT": "json", "PRESENCED_LOG_LEVEL": "DEBUG",
 				"PRESENCED_SHUTDOWN_TIMEOUT": "3s", "PRESENCED_SUBSCRIBE_HOLD": "30", "PRESENCED_SUBSCRIBE_CACHE_BYTES": "65536",
 				"PRESENCED_SUBSCRIBE_CACHE_AGE": "90s", "PRESENCED_NO_IMPLICIT_HEARTBEAT": "1",
+				"PRESENCED_NATS": "nats://h1:4222,nats://h2:4222", "PRESENCED_NATS_CREDS": "u.creds", "PRESENCED_NATS_TLS_CA": "ca.pem",
+				"PRESENCED_NATS_TLS_CERT": "c.pem", "PRESENCED_NATS_TLS_KEY": "k.pem", "PRESENCED_NATS_BUCKET": "pres",
+				"PRESENCED_NATS_BUCKETS": "4", "PRESENCED_NATS_REPLICAS": "3", "PRESENCED_NATS_STORAGE": "memory",
+				"PRESENCED_NATS_MARKER_TTL": "5", "PRESENCED_NATS_TIMEOUT": "2s", "PRESENCED_NATS_START_TIMEOUT": "1m",
 			},
 			want: options{
 				addr: ":9000", configPath: "c.json", defaultTimeout: time.Minute,
@@ -79,6 +94,11 @@ func TestParseOptions(t *testing.T) {
 				logFormat: "json", logLevel: slog.LevelDebug, shutdownTimeout: 3 * time.Second,
 				subscribeHold: 30 * time.Second, subscribeCacheBytes: 65536, subscribeCacheAge: 90 * time.Second,
 				noImplicitHeartbeat: true,
+				nats: natsOptions{
+					urls: "nats://h1:4222,nats://h2:4222", creds: "u.creds", tlsCA: "ca.pem", tlsCert: "c.pem", tlsKey: "k.pem",
+					bucket: "pres", buckets: 4, replicas: 3, storage: "memory", markerTTL: 5 * time.Second,
+					callTimeout: 2 * time.Second, startWait: time.Minute,
+				},
 			},
 		},
 		{
