@@ -126,6 +126,10 @@ func TestGroupsShared(t *testing.T) {
 	chs, err = a.GroupChannels(sk, "g")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"c2", "c3"}, chs, "a change through b is not lost to one through a")
+	eventually(t, "b sees a's change", func() bool {
+		chs, _ := b.GroupChannels(sk, "g")
+		return len(chs) == 2 && chs[0] == "c2"
+	})
 
 	res, err := b.Heartbeat(bg, engine.HeartbeatRequest{SubKey: sk, UUID: "u", Groups: []string{"g"}, Timeout: time.Minute,
 		State: map[string]json.RawMessage{"g": json.RawMessage(`{"via":"g"}`)}})
@@ -143,7 +147,7 @@ func TestGroupsShared(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, groups)
 	eventually(t, "a sees the group gone", func() bool { g, _ := a.Groups(sk); return len(g) == 0 })
-	assert.Equal(t, []string{"u"}, hereNow(t, a, "c3"), "deleting a group leaves its members present")
+	assert.Equal(t, []string{"u"}, hereNow(t, b, "c3"), "deleting a group leaves its members present")
 }
 
 // TestStateNeverLostToALaggingNode: a heartbeat without state through a node

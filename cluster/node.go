@@ -46,6 +46,10 @@ type Node struct {
 	done      sync.WaitGroup
 }
 
+// maxPending bounds the writes a node has in flight to JetStream; past it,
+// a call waits (up to Config.Timeout) for room.
+const maxPending = 8192
+
 // counters are the node's Stats counters.
 type counters struct {
 	heartbeats, joins, leaves, timeouts, events atomic.Uint64
@@ -71,7 +75,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxPending))
 	if err != nil {
 		return nil, unavailable("jetstream", err)
 	}

@@ -63,14 +63,14 @@ func ttlString(d time.Duration) string {
 // JetStream's. On success each put's seq is set.
 func (n *Node) write(ctx context.Context, ps []*put) error {
 	if len(ps) == 1 {
-		ack, err := n.js.PublishMsg(ctx, n.message(ps[0]), jetstream.WithRetryAttempts(2), jetstream.WithRetryWait(100*time.Millisecond))
+		seq, err := n.publish(ctx, n.message(ps[0]))
 		if err != nil {
 			if isConflict(err) {
 				return fmt.Errorf("%w: %w", errConflict, err)
 			}
 			return err
 		}
-		ps[0].seq = ack.Sequence
+		ps[0].seq = seq
 		return nil
 	}
 	// An atomic batch: every message but the last is sent without waiting,
@@ -116,6 +116,33 @@ func (n *Node) write(ctx context.Context, ps []*put) error {
 	return nil
 }
 
+// publish stores one message and returns its sequence. It publishes
+// asynchronously and waits for the acknowledgement: the connection's
+// pipeline of acknowledgements then carries the writes of every concurrent
+// call, which more than doubles what a cluster takes compared with a
+// request per call.
+func (n *Node) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
+	wait := n.cfg.Timeout
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	if wait <= 0 {
+		return 0, context.DeadlineExceeded
+	}
+	f, err := n.js.PublishMsgAsync(m, jetstream.WithStallWait(wait))
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack.Sequence, nil
+	case err := <-f.Err():
+		return 0, err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
 // removeKey writes a purge marker on subject, if its last message is rev
 // (0: without condition), and returns its sequence.
 func (n *Node) removeKey(ctx context.Context, subject string, rev uint64) (uint64, error) {
@@ -125,11 +152,7 @@ func (n *Node) removeKey(ctx context.Context, subject string, rev uint64) (uint6
 	if rev != 0 {
 		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
 	}
-	ack, err := n.js.PublishMsg(ctx, m)
-	if err != nil {
-		return 0, err
-	}
-	return ack.Sequence, nil
+	return n.publish(ctx, m)
 }
 
 // last is a key's last message, read from the bucket itself.

@@ -60,6 +60,9 @@ func (n *Node) targets(subKey string, channels, groups []string, x *engine.Expan
 			return nil, nil, err
 		}
 	}
+	if x == nil && len(groups) == 0 {
+		return dedup(channels), nil, nil
+	}
 	if x == nil {
 		exp, _ := engine.Expand(channels, groups, func(g string) ([]string, error) {
 			chs, _ := n.groups.lookup(subKey, g)
