@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/presenced/presence/engine"
 	"github.com/presenced/presence/events"
 	"github.com/presenced/presence/internal/natstest"
@@ -164,4 +166,115 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// joinMany makes members members present on 100 channels through n, from
+// many goroutines.
+func joinMany(b *testing.B, n *Node, members int, timeout time.Duration) {
+	b.Helper()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := range 256 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < members; i += 256 {
+				if _, err := n.Heartbeat(bg, engine.HeartbeatRequest{SubKey: sk, UUID: fmt.Sprintf("uuid-%08d", i), Channels: []string{fmt.Sprint("room-", i%100)}, Timeout: timeout}); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		b.Fatalf("%d joins failed", failed.Load())
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkClusterMemory measures, at members=N on one memory-storage
+// JetStream server in the process, the heap bytes per member of a node's
+// view (a second node that reads the bucket) and of the JetStream server
+// and the node that wrote them. One op is the whole measurement.
+func BenchmarkClusterMemory(b *testing.B) {
+	for _, members := range []int{100000} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			for range b.N {
+				srv := natstest.Start(b)
+				cfg := Config{Storage: jetstream.MemoryStorage, AnnounceMax: -1, MinTimeout: time.Hour, MaxTimeout: time.Hour, Tick: time.Hour}
+				writer := newNode(b, srv.URL(), cfg)
+				h0 := heapInUse()
+				joinMany(b, writer, members, time.Hour)
+				h1 := heapInUse()
+				reader := newNode(b, srv.URL(), cfg)
+				h2 := heapInUse()
+				if got := reader.Stats().Members; got != int64(members) {
+					b.Fatalf("the reader holds %d members", got)
+				}
+				view := float64(h2-h1) / float64(members)
+				b.ReportMetric(view, "view-B/member")
+				b.ReportMetric(float64(h1-h0)/float64(members)-view, "jetstream-B/member")
+			}
+		})
+	}
+}
+
+// BenchmarkClusterTimeout has members=N members time out together and
+// reports how late their timeout events came after their deadlines: p50,
+// p99 and max, in ms, and the earliest (never negative).
+func BenchmarkClusterTimeout(b *testing.B) {
+	for _, members := range []int{10000} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			for range b.N {
+				srv := natstest.Start(b)
+				n := newNode(b, srv.URL(), Config{AnnounceMax: -1, MinTimeout: 2 * time.Second})
+				sub, err := n.Subscribe(events.Filter{SubKey: sk}, events.Options{Buffer: 4 * members, Policy: events.Block})
+				if err != nil {
+					b.Fatal(err)
+				}
+				deadlines := make(map[string]time.Time, members)
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				for w := range 128 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := w; i < members; i += 128 {
+							u := fmt.Sprintf("uuid-%08d", i)
+							sent := time.Now()
+							if _, err := n.Heartbeat(bg, engine.HeartbeatRequest{SubKey: sk, UUID: u, Channels: []string{fmt.Sprint("room-", i%100)}, Timeout: 2 * time.Second}); err != nil {
+								b.Error(err)
+								return
+							}
+							mu.Lock()
+							deadlines[u] = sent.Add(2 * time.Second)
+							mu.Unlock()
+						}
+					}()
+				}
+				wg.Wait()
+				var late []time.Duration
+				for len(late) < members {
+					ev := <-sub.Events()
+					if ev.Action == events.Timeout {
+						late = append(late, ev.Time.Sub(deadlines[ev.UUID]))
+					}
+				}
+				sub.Close()
+				slices.Sort(late)
+				ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+				b.ReportMetric(ms(late[len(late)/2]), "late-p50-ms")
+				b.ReportMetric(ms(late[len(late)*99/100]), "late-p99-ms")
+				b.ReportMetric(ms(late[len(late)-1]), "late-max-ms")
+				b.ReportMetric(ms(late[0]), "late-min-ms")
+			}
+		})
+	}
 }
