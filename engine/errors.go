@@ -41,7 +41,8 @@ var (
 	ErrCapacity = errors.New("presence: member capacity reached")
 	// ErrUnavailable: the presence calls cannot reach the store that holds
 	// the members, for an implementation that keeps them elsewhere (several
-	// servers sharing one store); the call applied nothing and may be
-	// retried. The in-memory Engine never returns it.
+	// servers sharing one store). The call applied nothing, unless the store
+	// took a write whose answer was lost, which a retry repeats harmlessly;
+	// retry it later. The in-memory Engine never returns it.
 	ErrUnavailable = errors.New("presence: store unavailable")
 )

@@ -19,8 +19,8 @@ import (
 // package's sentinel errors, which the Handler maps to HTTP statuses (see
 // Errors in the package documentation), it may return engine.ErrUnavailable
 // when it cannot reach what it needs: the Handler answers 503 with a
-// Retry-After, and the call must have applied nothing. Any other error is a
-// 500.
+// Retry-After, and the call must have applied nothing that a retry would
+// not repeat harmlessly. Any other error is a 500.
 type Presence interface {
 	// Heartbeat joins the uuid where it is absent and moves its deadline
 	// where it is present (see engine.Engine.Heartbeat).
