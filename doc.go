@@ -10,7 +10,11 @@
 //     state-change and interval events to subscribers.
 //   - wheel: the expiry scheduler, a timing wheel of coarse, never-early slots.
 //   - httpapi: PubNub's REST wire format as a net/http Handler, so that
-//     unmodified PubNub SDKs work against an Engine.
+//     unmodified PubNub SDKs work against an Engine, or anything else with
+//     the httpapi.Presence method set.
+//   - cluster: a Presence kept in NATS JetStream, so that several servers
+//     share one presence (presenced's -nats). Importing only engine
+//     compiles none of it.
 //   - cmd/presenced: the server binary.
 //   - bench: benchmarks at millions of uuids beside naive designs.
 //
