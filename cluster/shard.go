@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -79,13 +80,17 @@ type vclient struct {
 
 // vmember is one membership as the bucket last said it.
 type vmember struct {
-	c       *vclient
-	ch      *vchannel
-	idx     int
-	rev     uint64          // stream sequence of the member's last message, as far as the node knows
-	seen    uint64          // stream sequence of the last message the applier read of it
-	state   json.RawMessage // its value: the state, nil for none
-	expires int64           // when its key expires, Unix nanoseconds
+	c     *vclient
+	ch    *vchannel
+	idx   int
+	state json.RawMessage // its value: the state, nil for none; under mu
+	seen  uint64          // stream sequence of the last message the applier read of it; under mu
+	// rev is the stream sequence of the member's last message, as far as the
+	// node knows, and expires when its key expires, in Unix nanoseconds. The
+	// applier sets them under mu; a refresh this node wrote moves them under
+	// mu's read lock (see refreshed), with a compare-and-swap of rev.
+	rev     atomic.Uint64
+	expires atomic.Int64
 }
 
 func newShard(ctx context.Context, n *Node, idx int) (*shard, error) {
@@ -232,7 +237,9 @@ func (s *shard) applyMember(sk, chName, uuid string, o op, seq uint64, at int64,
 		}
 		expires := at + int64(ttl)
 		if m != nil {
-			m.rev, m.seen, m.expires = max(m.rev, seq), seq, expires
+			m.rev.Store(max(m.rev.Load(), seq))
+			m.seen = seq
+			m.expires.Store(expires)
 			if !bytesEqual(m.state, state) {
 				m.state = state
 				if live {
@@ -243,7 +250,9 @@ func (s *shard) applyMember(sk, chName, uuid string, o op, seq uint64, at int64,
 		}
 		sp, ch = s.join(sp, ch, sk, chName)
 		m = s.link(sp, ch, uuid)
-		m.rev, m.seen, m.state, m.expires = seq, seq, state, expires
+		m.rev.Store(seq)
+		m.seen, m.state = seq, state
+		m.expires.Store(expires)
 		s.announce(sk, ch, events.Join, uuid, state, base, live)
 		if state != nil && live {
 			s.add(sk, ch, events.StateChange, uuid, state, base)
@@ -308,8 +317,8 @@ func (s *shard) sweep(ctx context.Context) {
 	for sk, sp := range s.spaces {
 		for _, ch := range sp.channels {
 			for _, m := range ch.members {
-				if m.expires < cut {
-					cands = append(cands, cand{sk, ch.name, m.c.uuid, m.rev})
+				if m.expires.Load() < cut {
+					cands = append(cands, cand{sk, ch.name, m.c.uuid, m.rev.Load()})
 				}
 			}
 		}
@@ -507,7 +516,7 @@ func (s *shard) lookup(sk, ch, uuid string) (rev uint64, state json.RawMessage, 
 	if sp := s.spaces[sk]; sp != nil {
 		if c := sp.channels[ch]; c != nil {
 			if m := c.byUUID[uuid]; m != nil {
-				return m.rev, m.state, m.expires, true
+				return m.rev.Load(), m.state, m.expires.Load(), true
 			}
 		}
 	}
@@ -519,12 +528,12 @@ func (s *shard) lookup(sk, ch, uuid string) (rev uint64, state json.RawMessage, 
 // sequence at once, unless the applier has been there already, so that the
 // next refresh through this node compares with it.
 func (s *shard) refreshed(sk, ch, uuid string, rev, seq uint64, expires int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if sp := s.spaces[sk]; sp != nil {
 		if c := sp.channels[ch]; c != nil {
-			if m := c.byUUID[uuid]; m != nil && m.rev == rev {
-				m.rev, m.expires = seq, expires
+			if m := c.byUUID[uuid]; m != nil && m.rev.CompareAndSwap(rev, seq) {
+				m.expires.Store(expires)
 			}
 		}
 	}
