@@ -75,6 +75,14 @@ func newMetrics(eng statsSource) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if r, ok := eng.(interface{ Repairs() uint64 }); ok {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Subsystem: "cluster",
+			Name:      "repairs_total",
+			Help:      "Corrections of this node's view of the JetStream buckets, made because messages were gone before it read them (it fell behind); its events for those members may differ from other nodes'.",
+		}, func() float64 { return float64(r.Repairs()) }))
+	}
 	return m
 }
 

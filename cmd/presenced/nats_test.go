@@ -53,6 +53,11 @@ func TestTwoServersOnNATS(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	assert.Contains(t, body, `"p":{"t":"`+ans.M[0].P.T+`"`)
 
+	status, body = get(t, "http://"+a.addr+"/metrics")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "0", metricLines(body)["presenced_cluster_repairs_total"], "a node that keeps up repairs nothing")
+	assert.Equal(t, "1", metricLines(body)["presenced_members"])
+
 	require.NoError(t, a.stop())
 	require.NoError(t, b.stop())
 }
