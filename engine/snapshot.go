@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/presenced/presence/events"
 )
@@ -40,11 +43,20 @@ type SnapshotInfo struct {
 	// Overdue, for Restore only, counts the members whose deadline had
 	// passed: they time out right after the restore.
 	Overdue int
+	// LongestHold, for Snapshot only, is the longest Snapshot held the lock
+	// of one channel or channel group: the longest a join, leave or state
+	// change could have waited for it.
+	LongestHold time.Duration
 }
 
 // snapChunk is how many members Snapshot reads under one hold of a channel's
 // read lock, after it has copied the channel's list of members.
 const snapChunk = 256
+
+// snapCopyChunk is how many members of a channel's list Snapshot copies
+// under one hold of the channel's read lock: 128 KiB of pointers, copied in
+// tens of microseconds.
+const snapCopyChunk = 1 << 14
 
 // Snapshot writes everything e holds to w: for every sub key its channels
 // with their members, each member's deadline and state, the pending deltas
@@ -55,24 +67,32 @@ const snapChunk = 256
 // # Consistency
 //
 // Snapshot runs beside heartbeats, leaves and expiry, and stops none of
-// them. It reads each channel's list of members at one instant, under the
-// channel's read lock, and then each of those members' deadline and state a
-// few hundred at a time under the same lock, writing outside it. So:
+// them. It copies each channel's list of members under the channel's read
+// lock, and then reads those members' deadlines and states a few hundred
+// at a time (the states under the same lock), writing outside it. So:
 //
 //   - a member present for the whole snapshot is in it, once;
 //   - nothing is in it that was not present while it ran: a member that
-//     left or timed out after its channel's list was read is left out, and
-//     one that joined after it is missing;
+//     left or timed out after its channel's list was copied is left out, and
+//     one that joined after it may be missing;
 //   - each deadline and state is one the member had while the snapshot ran;
+//   - a channel of up to 16,384 members is copied at one instant, so its
+//     members are those of that instant, less those that left since; a
+//     larger one is copied 16,384 members at a time, so a member that joins
+//     or leaves meanwhile may or may not be in it;
 //   - each channel group is as it was at one instant.
 //
 // Different channels are read at different instants. A snapshot of an
 // engine that nothing changes, after Close for instance, is exact.
 //
-// A channel's read lock is held while its list of members is copied (about
-// a millisecond per million members) and then for a few hundred members at a
-// time: a heartbeat of a present member takes no lock and never waits for
-// Snapshot; a join or leave on that channel may wait that long.
+// A channel's read lock is held while at most 16,384 member pointers are
+// copied (tens of microseconds) or the states of a few hundred members are
+// read: a heartbeat of a present member takes no lock and never waits for
+// Snapshot, and a join, leave or state change on the channel waits about
+// that long at most. SnapshotInfo.LongestHold tells the longest hold of a
+// run, which includes any time the goroutine was descheduled meanwhile.
+// Snapshot also lets other goroutines run every 100 µs or so, so that on a
+// busy machine a heartbeat's goroutine is not queued behind it for long.
 //
 // # Format
 //
@@ -90,6 +110,19 @@ const snapChunk = 256
 // which makes Close followed by Snapshot the way to save the final state on
 // shutdown. It is the one method that works after Close.
 func (e *Engine) Snapshot(w io.Writer) (SnapshotInfo, error) {
+	return e.snapshot(w, snapOptions{copyChunk: snapCopyChunk})
+}
+
+// snapOptions tune a snapshot for tests.
+type snapOptions struct {
+	copyChunk int // members copied per hold of a channel's lock
+	// between, if not nil, runs between two chunks of a channel's list,
+	// with no lock held.
+	between func()
+}
+
+// snapshot is Snapshot with options o.
+func (e *Engine) snapshot(w io.Writer, o snapOptions) (SnapshotInfo, error) {
 	sw := newSnapWriter(w)
 	base := e.cfg.Now()
 	info := SnapshotInfo{Taken: base}
@@ -107,7 +140,7 @@ func (e *Engine) Snapshot(w io.Writer) (SnapshotInfo, error) {
 		return true
 	})
 	slices.SortFunc(keyspaces, func(a, b *keyspace) int { return strings.Compare(a.name, b.name) })
-	s := snapshotter{sw: sw, baseWheel: baseWheel, info: &info}
+	s := snapshotter{sw: sw, baseWheel: baseWheel, info: &info, opts: o}
 	for _, ks := range keyspaces {
 		s.keyspace(ks)
 		if sw.err != nil {
@@ -134,6 +167,9 @@ type snapshotter struct {
 	sw        *snapWriter
 	baseWheel int64
 	info      *SnapshotInfo
+	opts      snapOptions
+	since     time.Time // when the lock held now was taken
+	yielded   time.Time // when the snapshot last let other goroutines run
 
 	// numbers holds the number of each uuid named so far in the current sub
 	// key that is on more than one channel; uuids on one channel, most of
@@ -162,31 +198,24 @@ func (s *snapshotter) keyspace(ks *keyspace) {
 
 	ks.channels.Range(func(ch *channel) bool {
 		s.channel(ch)
+		s.yield()
 		return s.sw.err == nil
 	})
 	ks.groups.Range(func(g *chanGroup) bool {
 		s.group(g)
+		s.yield()
 		return s.sw.err == nil
 	})
 	s.info.UUIDs += int(s.named)
 }
 
-// channel writes ch: the list of its members as it is at one instant, then
-// their deadlines and states a chunk at a time (see Snapshot).
+// channel writes ch: its members (see copyMembers), then their deadlines
+// and states a chunk at a time under the channel's read lock.
 func (s *snapshotter) channel(ch *channel) {
-	var deltas *events.DeltasState
-	ch.mu.RLock()
-	if ch.dead {
-		ch.mu.RUnlock()
+	deltas, ok := s.copyMembers(ch)
+	if !ok {
 		return
 	}
-	s.members = append(s.members[:0], ch.members...)
-	if ch.deltas != nil {
-		st := ch.deltas.State() // its lists are never written again: see Deltas.State
-		deltas = &st
-	}
-	ch.mu.RUnlock()
-
 	sw := s.sw
 	sw.byte(tagChannel)
 	sw.string(ch.name)
@@ -200,6 +229,7 @@ func (s *snapshotter) channel(ch *channel) {
 		if sw.err != nil {
 			break
 		}
+		s.yield()
 	}
 	clear(s.members) // keep no member alive past the snapshot
 	if sw.err != nil {
@@ -225,20 +255,88 @@ func (s *snapshotter) channel(ch *channel) {
 	}
 }
 
+// copyMembers copies the list of ch's members into s.members, and returns
+// its pending deltas (nil in announce mode); false if ch is gone.
+//
+// A list of up to snapCopyChunk members is copied under one hold of the read
+// lock: it is the list at that instant. A longer one is copied from its end
+// back, a chunk at a time, releasing the lock in between, so that a join
+// or leave waits for one chunk at most. Members only ever move from the end
+// of the list into a hole a removal left, so a member present all along is
+// either copied already or still ahead, before the part copied, and is
+// copied at least once: those copied twice (moved forward after they were
+// copied) are dropped before the list is written.
+func (s *snapshotter) copyMembers(ch *channel) (*events.DeltasState, bool) {
+	// The copy's memory is allocated before the lock is taken: allocating
+	// megabytes under it could hold it for a garbage collector's assist.
+	if n := int(ch.occupancy.Load()); cap(s.members) < n {
+		s.members = make([]*member, 0, n+n/8)
+	}
+	s.members = s.members[:0]
+	var deltas *events.DeltasState
+	s.rlock(ch)
+	if ch.dead {
+		s.runlock(ch)
+		return nil, false
+	}
+	if ch.deltas != nil {
+		st := ch.deltas.State() // its lists are never written again: see Deltas.State
+		deltas = &st
+	}
+	end := len(ch.members)
+	chunks := 0
+	for {
+		start := max(end-s.opts.copyChunk, 0)
+		s.members = append(s.members, ch.members[start:end]...)
+		chunks++
+		s.runlock(ch)
+		if start == 0 {
+			break
+		}
+		if s.opts.between != nil {
+			s.opts.between()
+		}
+		s.rlock(ch)
+		if ch.dead { // every member left: those copied are skipped as removed
+			s.runlock(ch)
+			break
+		}
+		end = min(start, len(ch.members))
+	}
+	if chunks > 1 {
+		slices.SortFunc(s.members, func(a, b *member) int {
+			return cmp.Compare(uintptr(unsafe.Pointer(a)), uintptr(unsafe.Pointer(b)))
+		})
+		s.members = slices.Compact(s.members)
+	}
+	return deltas, true
+}
+
 // readChunk reads the members of ms that are still present into s.chunk,
-// under ch's read lock, and returns how many it read.
+// and returns how many it read. Their states are read under ch's read lock;
+// in a channel where no member has state, the lock is only taken to see
+// that, and the deadlines, atomic, are read without it.
 func (s *snapshotter) readChunk(ch *channel, ms []*member) int {
 	n := 0
-	ch.mu.RLock()
+	s.rlock(ch)
+	withState := len(ch.state) > 0
+	if !withState {
+		s.runlock(ch)
+	}
 	for _, m := range ms {
 		d := m.deadline.Load()
 		if d == removed {
-			continue // it left since the list was read
+			continue // it left since the list was copied
 		}
-		s.chunk[n] = snapMember{c: m.c, deadline: d, state: ch.state[m]}
+		s.chunk[n] = snapMember{c: m.c, deadline: d}
+		if withState {
+			s.chunk[n].state = ch.state[m]
+		}
 		n++
 	}
-	ch.mu.RUnlock()
+	if withState {
+		s.runlock(ch)
+	}
 	return n
 }
 
@@ -267,7 +365,9 @@ func (s *snapshotter) member(m *snapMember) {
 // group writes g as it is at one instant.
 func (s *snapshotter) group(g *chanGroup) {
 	g.mu.Lock()
+	held := time.Now()
 	if g.dead {
+		s.held(held)
 		g.mu.Unlock()
 		return
 	}
@@ -275,6 +375,7 @@ func (s *snapshotter) group(g *chanGroup) {
 	for ch := range g.channels {
 		s.groups = append(s.groups, ch)
 	}
+	s.held(held)
 	g.mu.Unlock()
 	slices.Sort(s.groups)
 	sw := s.sw
@@ -285,4 +386,37 @@ func (s *snapshotter) group(g *chanGroup) {
 		sw.string(ch)
 	}
 	s.info.Groups++
+}
+
+// rlock takes ch's read lock and notes when.
+func (s *snapshotter) rlock(ch *channel) {
+	ch.mu.RLock()
+	s.since = time.Now()
+}
+
+// runlock releases ch's read lock and records how long it was held.
+func (s *snapshotter) runlock(ch *channel) {
+	s.held(s.since)
+	ch.mu.RUnlock()
+}
+
+// held records a lock held since since.
+func (s *snapshotter) held(since time.Time) {
+	s.info.LongestHold = max(s.info.LongestHold, time.Since(since))
+}
+
+// yieldEvery is how long Snapshot runs before it lets other goroutines run.
+const yieldEvery = 100 * time.Microsecond
+
+// yield lets other goroutines run if the snapshot has run for yieldEvery
+// since it last did. It is called with no lock held. A snapshot is long
+// work on one goroutine; without it, a heartbeat whose goroutine is queued
+// behind the snapshot's (every processor busy, the garbage collector's
+// worker on one of them, say) could wait out the scheduler's 10 ms time
+// slice.
+func (s *snapshotter) yield() {
+	if now := time.Now(); now.Sub(s.yielded) >= yieldEvery {
+		runtime.Gosched()
+		s.yielded = time.Now()
+	}
 }

@@ -104,6 +104,7 @@ func blockCRC(seq uint32, p []byte) uint32 {
 type snapWriter struct {
 	w   io.Writer
 	buf []byte
+	hdr [8]byte // a block's header; here, so that w.Write does not make it escape
 	seq uint32
 	n   int64 // bytes written to w
 	err error
@@ -145,11 +146,10 @@ func (sw *snapWriter) spill() {
 
 // block writes one block with payload p.
 func (sw *snapWriter) block(p []byte) {
-	var hdr [8]byte
-	binary.LittleEndian.PutUint32(hdr[:4], uint32(len(p)))
-	binary.LittleEndian.PutUint32(hdr[4:], blockCRC(sw.seq, p))
+	binary.LittleEndian.PutUint32(sw.hdr[:4], uint32(len(p)))
+	binary.LittleEndian.PutUint32(sw.hdr[4:], blockCRC(sw.seq, p))
 	sw.seq++
-	sw.write(hdr[:])
+	sw.write(sw.hdr[:])
 	sw.write(p)
 }
 

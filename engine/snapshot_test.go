@@ -546,8 +546,15 @@ func TestSnapshotEmpty(t *testing.T) {
 // TestSnapshotConsistency takes snapshots while other goroutines join, leave
 // and change state on the same channels, and checks the consistency the
 // documentation promises: a member present for the whole snapshot is in it,
-// with a state it had; nothing is in it that was never present.
+// once, with a state it had; nothing is in it that was never present. The
+// channels' lists are copied whole, and in chunks of 64 members.
 func TestSnapshotConsistency(t *testing.T) {
+	for _, copyChunk := range []int{snapCopyChunk, 64} {
+		t.Run("copy-chunk="+strconv.Itoa(copyChunk), func(t *testing.T) { testSnapshotConsistency(t, copyChunk) })
+	}
+}
+
+func testSnapshotConsistency(t *testing.T, copyChunk int) {
 	const channels, stablePer, churners, churnUUIDs = 4, 1000, 3, 500
 	synctest.Test(t, func(t *testing.T) {
 		e := newEngine(t, Config{AnnounceMax: -1})
@@ -599,9 +606,12 @@ func TestSnapshotConsistency(t *testing.T) {
 		}
 
 		for range 6 {
-			snap, _ := snapshot(t, e)
+			var buf bytes.Buffer
+			_, err := e.snapshot(&buf, snapOptions{copyChunk: copyChunk})
+			require.NoError(t, err)
+			snap := buf.Bytes()
 			b := newEngine(t, Config{AnnounceMax: -1})
-			_, err := b.Restore(bytes.NewReader(snap))
+			_, err = b.Restore(bytes.NewReader(snap))
 			require.NoError(t, err)
 			res, err := b.HereNow(HereNowRequest{SubKey: sk, State: true, Limit: DefaultHereNowLimit})
 			require.NoError(t, err)
@@ -633,6 +643,48 @@ func TestSnapshotConsistency(t *testing.T) {
 		close(errs)
 		for err := range errs {
 			require.NoError(t, err)
+		}
+	})
+}
+
+// TestSnapshotCopiesLongListsFromTheEnd copies a channel's list in chunks
+// while, between chunks, members leave from the front of the list (so that
+// the member at its end moves into the hole, after it was copied) and new
+// ones join: every member present throughout is in the snapshot, once.
+func TestSnapshotCopiesLongListsFromTheEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEngine(t, Config{AnnounceMax: -1})
+		const churn, stable = 100, 200
+		for i := range churn {
+			mustBeat(t, e, hb("churn-"+strconv.Itoa(i), "c"))
+		}
+		for i := range stable {
+			mustBeat(t, e, hb("stable-"+strconv.Itoa(i), "c"))
+		}
+		left, joined, chunks := 0, 0, 0
+		var buf bytes.Buffer
+		_, err := e.snapshot(&buf, snapOptions{copyChunk: 16, between: func() {
+			chunks++
+			// The front of the list is not copied yet: a leave there moves
+			// the last member, copied already, into the hole.
+			_, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "churn-" + strconv.Itoa(left), Channels: []string{"c"}})
+			require.NoError(t, err)
+			left++
+			mustBeat(t, e, hb("new-"+strconv.Itoa(joined), "c"))
+			joined++
+		}})
+		require.NoError(t, err)
+		require.Greater(t, chunks, 10)
+
+		b := newEngine(t, Config{AnnounceMax: -1})
+		_, err = b.Restore(bytes.NewReader(buf.Bytes()))
+		require.NoError(t, err, "no member twice")
+		got := hereNow(t, b)["c"]
+		for i := range stable {
+			require.Contains(t, got, "stable-"+strconv.Itoa(i))
+		}
+		for _, u := range got {
+			require.Regexp(t, `^(stable|churn|new)-\d+$`, u)
 		}
 	})
 }
