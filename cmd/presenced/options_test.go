@@ -29,6 +29,8 @@ func TestParseOptions(t *testing.T) {
 		subscribeHold:       httpapi.DefaultSubscribeHold,
 		subscribeCacheBytes: httpapi.DefaultSubscribeCacheBytes,
 		subscribeCacheAge:   httpapi.DefaultSubscribeCacheAge,
+
+		stateInterval: defaultStateInterval,
 	}
 	with := func(f func(*options)) options {
 		o := defaults
@@ -52,6 +54,7 @@ func TestParseOptions(t *testing.T) {
 				"-log-format", "json", "-log-level", "debug", "-shutdown-timeout", "3s",
 				"-subscribe-hold", "30s", "-subscribe-cache-bytes", "65536", "-subscribe-cache-age", "90",
 				"-no-implicit-heartbeat",
+				"-state-file", "/var/lib/presenced/state", "-state-interval", "5m",
 			},
 			want: options{
 				addr: ":9000", configPath: "c.json", defaultTimeout: time.Minute,
@@ -60,6 +63,8 @@ func TestParseOptions(t *testing.T) {
 				logFormat: "json", logLevel: slog.LevelDebug, shutdownTimeout: 3 * time.Second,
 				subscribeHold: 30 * time.Second, subscribeCacheBytes: 65536, subscribeCacheAge: 90 * time.Second,
 				noImplicitHeartbeat: true,
+
+				stateFile: "/var/lib/presenced/state", stateInterval: 5 * time.Minute,
 			},
 		},
 		{
@@ -71,6 +76,7 @@ func TestParseOptions(t *testing.T) {
 				"PRESENCED_MAX_MEMBERS": "1000", "PRESENCED_LOG_FORMAT": "json", "PRESENCED_LOG_LEVEL": "DEBUG",
 				"PRESENCED_SHUTDOWN_TIMEOUT": "3s", "PRESENCED_SUBSCRIBE_HOLD": "30", "PRESENCED_SUBSCRIBE_CACHE_BYTES": "65536",
 				"PRESENCED_SUBSCRIBE_CACHE_AGE": "90s", "PRESENCED_NO_IMPLICIT_HEARTBEAT": "1",
+				"PRESENCED_STATE_FILE": "state.bin", "PRESENCED_STATE_INTERVAL": "0",
 			},
 			want: options{
 				addr: ":9000", configPath: "c.json", defaultTimeout: time.Minute,
@@ -79,6 +85,8 @@ func TestParseOptions(t *testing.T) {
 				logFormat: "json", logLevel: slog.LevelDebug, shutdownTimeout: 3 * time.Second,
 				subscribeHold: 30 * time.Second, subscribeCacheBytes: 65536, subscribeCacheAge: 90 * time.Second,
 				noImplicitHeartbeat: true,
+
+				stateFile: "state.bin", stateInterval: 0,
 			},
 		},
 		{
@@ -133,6 +141,8 @@ func TestParseOptionsErrors(t *testing.T) {
 		{name: "short subscribe cache age", args: []string{"-subscribe-cache-age", "500ms"}, wantErr: "-subscribe-cache-age 500ms: must be at least 1s"},
 		{name: "bad implicit heartbeat variable", env: map[string]string{"PRESENCED_NO_IMPLICIT_HEARTBEAT": "perhaps"}, wantErr: "PRESENCED_NO_IMPLICIT_HEARTBEAT"},
 		{name: "positional argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
+		{name: "state interval without state file", args: []string{"-state-interval", "1m"}, wantErr: "-state-interval 1m0s: needs -state-file"},
+		{name: "state interval variable without state file", env: map[string]string{"PRESENCED_STATE_INTERVAL": "10"}, wantErr: "-state-interval 10s: needs -state-file"},
 		{
 			name:    "bad variable names the variable",
 			env:     map[string]string{"PRESENCED_TICK": "soon"},

@@ -36,10 +36,11 @@ const (
 const subscribePrefix = "/v2/subscribe/"
 
 // run is presenced: it parses args and the environment (getenv), starts the
-// engine and the HTTP server, logs "listening" with the address actually bound,
-// and serves until ctx is done. Then it stops accepting connections, waits up
-// to -shutdown-timeout for in-flight requests, closes what is left, closes the
-// engine and returns nil. Usage (-h) goes to stdout, logs to stderr.
+// engine (restoring -state-file, if given and present) and the HTTP server,
+// logs "listening" with the address actually bound, and serves until ctx is
+// done. Then it stops accepting connections, waits up to -shutdown-timeout
+// for in-flight requests, closes what is left, closes the engine, writes the
+// state file and returns nil. Usage (-h) goes to stdout, logs to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, getenv, stdout)
 	if errors.Is(err, errHelp) {
@@ -60,8 +61,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("engine: %w", err)
 	}
 	defer eng.Close()
+	var state *stateFile
+	if o.stateFile != "" {
+		// Restored before anything serves; the background writes stop on
+		// every return.
+		if state, err = openState(o.stateFile, o.stateInterval, eng, logger); err != nil {
+			return err
+		}
+		state.start()
+		defer state.shutdown()
+	}
 
 	m := newMetrics(eng)
+	if state != nil {
+		m.registry.MustRegister(state.metrics.collectors()...)
+	}
 	observe := m.observe
 	if logger.Enabled(ctx, slog.LevelDebug) {
 		observe = func(endpoint string, status int, d time.Duration) {
@@ -105,8 +119,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := serve(ctx, ln, root, closeAPI, logger, o.shutdownTimeout); err != nil {
 		return err
 	}
+	if state != nil {
+		state.shutdown()
+	}
 	if err := eng.Close(); err != nil {
 		return fmt.Errorf("close engine: %w", err)
+	}
+	if state != nil {
+		// Closed, the engine changes no more: the file holds presence as
+		// the last request left it.
+		if err := state.save(); err != nil {
+			return err
+		}
 	}
 	logger.Info("stopped")
 	return nil
