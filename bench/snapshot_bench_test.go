@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,7 +162,8 @@ func snapshotFile(e *engine.Engine, path string) error {
 //
 // p50-us, p99-us, p999-us and max-us are percentiles of every heartbeat's
 // latency; p99-locked-us and max-locked-us those of the joins and leaves;
-// snapshots is the number written during the run, and hold-us the longest
+// over-10ms counts the heartbeats that took more than 10 ms; snapshots is
+// the number written during the run, and hold-us the longest
 // any of them held a channel's lock (SnapshotInfo.LongestHold): the longest
 // a heartbeat can have waited for a snapshot, whatever else the machine
 // did meanwhile.
@@ -267,6 +269,8 @@ func benchSnapshotLatency(b *testing.B, f *fixture, snapshots bool) {
 		b.ReportMetric(us(percentile(locked, 0.99)), "p99-locked-us")
 		b.ReportMetric(us(locked[len(locked)-1]), "max-locked-us")
 	}
+	over := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > int64(10*time.Millisecond) })
+	b.ReportMetric(float64(over), "over-10ms")
 	b.ReportMetric(float64(written.Load()), "snapshots")
 	b.ReportMetric(us(hold.Nanoseconds()), "hold-us")
 }

@@ -212,7 +212,7 @@ func (s *snapshotter) keyspace(ks *keyspace) {
 // channel writes ch: its members (see copyMembers), then their deadlines
 // and states a chunk at a time under the channel's read lock.
 func (s *snapshotter) channel(ch *channel) {
-	deltas, ok := s.copyMembers(ch)
+	deltas, withState, ok := s.copyMembers(ch)
 	if !ok {
 		return
 	}
@@ -221,7 +221,7 @@ func (s *snapshotter) channel(ch *channel) {
 	sw.string(ch.name)
 	s.info.Channels++
 	for start := 0; start < len(s.members); start += snapChunk {
-		n := s.readChunk(ch, s.members[start:min(start+snapChunk, len(s.members))])
+		n := s.readChunk(ch, s.members[start:min(start+snapChunk, len(s.members))], withState)
 		for i := range n {
 			s.member(&s.chunk[i])
 		}
@@ -256,7 +256,8 @@ func (s *snapshotter) channel(ch *channel) {
 }
 
 // copyMembers copies the list of ch's members into s.members, and returns
-// its pending deltas (nil in announce mode); false if ch is gone.
+// its pending deltas (nil in announce mode) and whether any member had
+// state while it copied; false if ch is gone.
 //
 // A list of up to snapCopyChunk members is copied under one hold of the read
 // lock: it is the list at that instant. A longer one is copied from its end
@@ -266,18 +267,17 @@ func (s *snapshotter) channel(ch *channel) {
 // either copied already or still ahead, before the part copied, and is
 // copied at least once: those copied twice (moved forward after they were
 // copied) are dropped before the list is written.
-func (s *snapshotter) copyMembers(ch *channel) (*events.DeltasState, bool) {
+func (s *snapshotter) copyMembers(ch *channel) (deltas *events.DeltasState, withState, ok bool) {
 	// The copy's memory is allocated before the lock is taken: allocating
 	// megabytes under it could hold it for a garbage collector's assist.
 	if n := int(ch.occupancy.Load()); cap(s.members) < n {
 		s.members = make([]*member, 0, n+n/8)
 	}
 	s.members = s.members[:0]
-	var deltas *events.DeltasState
 	s.rlock(ch)
 	if ch.dead {
 		s.runlock(ch)
-		return nil, false
+		return nil, false, false
 	}
 	if ch.deltas != nil {
 		st := ch.deltas.State() // its lists are never written again: see Deltas.State
@@ -288,6 +288,7 @@ func (s *snapshotter) copyMembers(ch *channel) (*events.DeltasState, bool) {
 	for {
 		start := max(end-s.opts.copyChunk, 0)
 		s.members = append(s.members, ch.members[start:end]...)
+		withState = withState || len(ch.state) > 0
 		chunks++
 		s.runlock(ch)
 		if start == 0 {
@@ -309,19 +310,18 @@ func (s *snapshotter) copyMembers(ch *channel) (*events.DeltasState, bool) {
 		})
 		s.members = slices.Compact(s.members)
 	}
-	return deltas, true
+	return deltas, withState, true
 }
 
 // readChunk reads the members of ms that are still present into s.chunk,
-// and returns how many it read. Their states are read under ch's read lock;
-// in a channel where no member has state, the lock is only taken to see
-// that, and the deadlines, atomic, are read without it.
-func (s *snapshotter) readChunk(ch *channel, ms []*member) int {
+// and returns how many it read. The deadlines, atomic, are read without a
+// lock; the states, if withState, under ch's read lock. A channel where no
+// member had state when its list was copied is not locked again: a state
+// set since is one its member did not have all along.
+func (s *snapshotter) readChunk(ch *channel, ms []*member, withState bool) int {
 	n := 0
-	s.rlock(ch)
-	withState := len(ch.state) > 0
-	if !withState {
-		s.runlock(ch)
+	if withState {
+		s.rlock(ch)
 	}
 	for _, m := range ms {
 		d := m.deadline.Load()
