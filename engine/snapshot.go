@@ -36,7 +36,10 @@ type SnapshotInfo struct {
 	// Bytes is the size of the snapshot.
 	Bytes int64
 	// SubKeys, Channels, Members, UUIDs and Groups count what it holds:
-	// memberships ((uuid, channel) pairs), and distinct (sub key, uuid) pairs.
+	// Members counts memberships ((uuid, channel) pairs), UUIDs distinct
+	// (sub key, uuid) pairs. For Snapshot, UUIDs counts the uuids it named,
+	// which is one more for each uuid that was on one channel when it was
+	// first written and on another by the time that one was.
 	SubKeys, Channels, Members, UUIDs, Groups int
 	// Taken is the wall clock (Config.Now) when the snapshot began.
 	Taken time.Time
@@ -100,8 +103,8 @@ const snapCopyChunk = 1 << 14
 // of 64 KiB each checked by a CRC-32C, so that Restore detects damage,
 // truncation and foreign input. Deadlines are stored as wall-clock instants
 // (Config.Now), so that the time a process was down counts against them. A
-// member takes about 10 bytes besides its uuid, which is stored once per sub
-// key, and its state.
+// member takes about 8 bytes besides its uuid, which is stored once per sub
+// key, and its state. The format is described in snapshot_format.go.
 //
 // # Lifecycle
 //

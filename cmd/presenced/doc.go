@@ -122,7 +122,10 @@
 //     out right after the start (a timeout event), the others keep the rest
 //     of their time, and nobody's next heartbeat is a join. Timetokens carry
 //     on above those of the previous process, so a subscriber resuming with
-//     its cursor sees no time go back. A missing file starts empty.
+//     its cursor sees no time go back; as the new process holds no events
+//     from before it, the subscriber's first answer is an interval event
+//     with here_now_refresh, telling it to call Here Now. A missing file
+//     starts empty.
 //   - Every -state-interval (30s by default), counted from the end of the
 //     previous write, the file is written in the background while the server
 //     serves; a heartbeat of a present member never waits for it.
