@@ -185,7 +185,7 @@ type snapshotter struct {
 	groups  []string
 }
 
-// snapMember is one member as Snapshot read it under the channel's lock.
+// snapMember is one member as Snapshot read it.
 type snapMember struct {
 	c        *client
 	deadline int64
