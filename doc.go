@@ -86,8 +86,18 @@
 //
 // engine.New starts a few goroutines (expiry workers, the interval loop);
 // Engine.Close stops them and waits for them. Close is idempotent and safe
-// while other calls run; afterwards every call returns engine.ErrClosed.
-// Several engines may live in one process; none shares state with another.
+// while other calls run; afterwards every call returns engine.ErrClosed,
+// except Engine.Snapshot. Several engines may live in one process; none
+// shares state with another.
+//
+// Presence can outlive the process. Engine.Snapshot writes everything an
+// engine holds to an io.Writer, while it serves or after Close; Engine.Restore
+// reads it into a new engine before that one serves. Deadlines travel as
+// wall-clock instants, so a member whose deadline passed while the process was
+// down times out right after the restore, the others keep the time they had
+// left, and no restored member joins again. The presenced command does this
+// with -state-file: restored at start, written in the background and on
+// shutdown.
 //
 // # Performance
 //

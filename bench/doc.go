@@ -42,6 +42,17 @@
 //     channel of N members.
 //   - BenchmarkEvents: events/s from the change to its receipt by 1 or 100
 //     filtered subscribers.
+//   - BenchmarkSnapshot (engine only: the baselines keep nothing across a
+//     restart): engine.Snapshot to memory (op=write) and to a synced file
+//     (op=file), and engine.Restore (op=restore), of N members on one
+//     channel and on channels of 10: ns/op per snapshot, disk-B/member,
+//     names-B/member, rest-B/member and MB/s.
+//   - BenchmarkSnapshotLatency (engine only): the latency of heartbeats
+//     (90% refreshes, 5% joins, 5% leaves) from one goroutine while
+//     snapshots run back to back beside them (snapshot=on) and while
+//     nothing does (snapshot=off): p50-us, p99-us, p999-us, max-us, the same
+//     for joins and leaves (-locked-), and hold-us, the longest a snapshot
+//     held a channel's lock.
 //
 // Every benchmark reports allocations; domain figures are b.ReportMetric
 // units, so benchstat compares them like ns/op.
@@ -55,15 +66,16 @@
 //
 // PRESENCE_BENCH_FULL=1 selects the real sizes: members=100k and 1M,
 // shapes of 1M memberships, 1M members in BenchmarkMassTimeout, channels of
-// 1k and 1M in BenchmarkHereNow, pages of 1,000. PRESENCE_BENCH_MEMBERS=10M
-// adds members=10M to BenchmarkRefresh and BenchmarkMemory (a few GB of RAM,
+// 1k and 1M in BenchmarkHereNow, pages of 1,000, 1M members in the snapshot
+// benchmarks. PRESENCE_BENCH_MEMBERS=10M adds members=10M to
+// BenchmarkRefresh, BenchmarkMemory and BenchmarkSnapshot (a few GB of RAM,
 // one implementation at a time).
 //
 // PRESENCE_BENCH_ROTATE=k runs the implementations in their usual order
 // (engine, naive, wheel-per-member) rotated left by k; the report command
 // rotates from one run to the next.
 //
-// Memory and MassTimeout take seconds per round: run them with
+// Memory, MassTimeout and Snapshot take seconds per round: run them with
 // -benchtime=1x.
 //
 // # Report

@@ -16,6 +16,7 @@ const (
 	cTimeouts
 	cEvents
 	cChannels
+	cRestored // memberships restored from a snapshot
 	numCounters
 )
 

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -96,4 +97,46 @@ func ExampleEngine_HereNow() {
 	// lobby occupancy 3
 	// bob {"away":true}
 	// occupancy in O(1): 3
+}
+
+// A server saves its presence on shutdown and restores it when it starts
+// again: members stay present, with their state and the time they had left,
+// and their next heartbeat is a refresh, not a join.
+func ExampleEngine_Snapshot() {
+	ctx := context.Background()
+	old, err := engine.New(engine.Config{})
+	if err != nil {
+		panic(err)
+	}
+	old.Heartbeat(ctx, engine.HeartbeatRequest{SubKey: "demo", UUID: "alice", Channels: []string{"lobby"},
+		State: map[string]json.RawMessage{"lobby": json.RawMessage(`{"mood":"happy"}`)}})
+	old.Heartbeat(ctx, engine.HeartbeatRequest{SubKey: "demo", UUID: "bob", Channels: []string{"lobby", "game-1"}})
+
+	// On shutdown: close, so that nothing changes any more, then save.
+	old.Close()
+	var saved bytes.Buffer // a file, in a server
+	info, err := old.Snapshot(&saved)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("saved", info.Members, "members of", info.UUIDs, "uuids")
+
+	// On start: restore into the new engine before it serves.
+	e, err := engine.New(engine.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close()
+	if _, err := e.Restore(&saved); err != nil {
+		panic(err) // a damaged snapshot: the error says what is wrong, and nothing is restored
+	}
+	where, _ := e.WhereNow("demo", "bob")
+	st, _ := e.GetState(engine.GetStateRequest{SubKey: "demo", UUID: "alice", Channels: []string{"lobby"}})
+	fmt.Println("bob is on", where, "and alice's state is", string(st["lobby"]))
+	res, _ := e.Heartbeat(ctx, engine.HeartbeatRequest{SubKey: "demo", UUID: "alice", Channels: []string{"lobby"}})
+	fmt.Println("alice joined again:", res.Joined != nil)
+	// Output:
+	// saved 3 members of 2 uuids
+	// bob is on [game-1 lobby] and alice's state is {"mood":"happy"}
+	// alice joined again: false
 }

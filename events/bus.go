@@ -123,6 +123,12 @@ type Bus struct {
 	// keys holds the per-sub-key timetoken state. One small entry per sub key
 	// ever published to; entries are never removed.
 	keys *xsync.MapOf[string, *keyState]
+	// floor is the timetoken every sub key's timetokens start above (see
+	// RaiseFloor). floorMu guards it and is held while an entry of keys is
+	// created, so that a sub key is either created above the floor or
+	// raised by RaiseFloor; it is taken before any keyState.mu.
+	floorMu sync.Mutex
+	floor   int64
 
 	// gate is the back-pressure word read by Wait: the number of Block
 	// subscriptions holding more than their buffer size, plus gateClosed once
@@ -332,7 +338,9 @@ func (b *Bus) keyState(subKey string) *keyState {
 	if ks, ok := b.keys.Load(subKey); ok {
 		return ks
 	}
-	ks, _ := b.keys.LoadOrCompute(subKey, func() *keyState { return new(keyState) })
+	b.floorMu.Lock()
+	defer b.floorMu.Unlock()
+	ks, _ := b.keys.LoadOrCompute(subKey, func() *keyState { return &keyState{last: b.floor} })
 	return ks
 }
 

@@ -103,3 +103,52 @@ func jsonStringLen(s string) int {
 	}
 	return n
 }
+
+// DeltasState is the content of a Deltas, to save it and to restore it later
+// (see Deltas.State and Deltas.Restore), as the engine does across a restart.
+type DeltasState struct {
+	// Joined, Left and TimedOut are the uuids recorded since the last Take,
+	// in the order they were added; nil when Overflowed.
+	Joined, Left, TimedOut []string
+	// Overflowed is set once the lists would have exceeded MaxDeltaBytes and
+	// were dropped: the next interval event carries HereNowRefresh.
+	Overflowed bool
+	// Adds is the number of adds since the last Take (Len), at least the
+	// length of the three lists together.
+	Adds int
+}
+
+// State returns what d holds. The lists are d's own: the caller must not
+// modify them, and may keep them (Add only appends past them, Take starts new
+// ones).
+func (d *Deltas) State() DeltasState {
+	return DeltasState{
+		Joined:     d.joined,
+		Left:       d.left,
+		TimedOut:   d.timedOut,
+		Overflowed: d.refresh,
+		Adds:       d.adds,
+	}
+}
+
+// Restore replaces what d holds with s, as if its uuids had been added in
+// turn: lists that would exceed MaxDeltaBytes overflow, and Adds below the
+// length of the lists counts them. It copies the lists.
+func (d *Deltas) Restore(s DeltasState) {
+	*d = Deltas{}
+	switch {
+	case s.Overflowed:
+		d.refresh = true
+		d.adds = 1 // at least the add that overflowed
+	default:
+		for _, l := range [...]struct {
+			a     Action
+			uuids []string
+		}{{Join, s.Joined}, {Leave, s.Left}, {Timeout, s.TimedOut}} {
+			for _, u := range l.uuids {
+				d.Add(l.a, u)
+			}
+		}
+	}
+	d.adds = max(d.adds, s.Adds)
+}

@@ -141,3 +141,66 @@ func FuzzJSONStringLen(f *testing.F) {
 		}
 	})
 }
+
+func TestDeltasStateRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		fill func(d *Deltas)
+	}{
+		{"empty", func(*Deltas) {}},
+		{"lists", func(d *Deltas) {
+			d.Add(Join, "a")
+			d.Add(Leave, "b")
+			d.Add(Timeout, "c")
+			d.Add(Join, "a")
+		}},
+		{"overflowed", func(d *Deltas) {
+			for range MaxDeltaBytes/4 + 1 { // "u", quoted, with a comma: 4 bytes
+				d.Add(Join, "u")
+			}
+			d.Add(Leave, "v")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d, r Deltas
+			tt.fill(&d)
+			s := d.State()
+			r.Add(Join, "left over") // Restore replaces
+			r.Restore(s)
+			assert.Equal(t, d.Len(), r.Len())
+			var want, got Event
+			d.Take(&want)
+			r.Take(&got)
+			assert.Equal(t, want, got)
+
+			// What Restore built takes further adds as the original would.
+			tt.fill(&d)
+			tt.fill(&r)
+			r2 := d.State()
+			assert.Equal(t, r2, r.State())
+		})
+	}
+}
+
+func TestDeltasRestoreCopiesAndOverflows(t *testing.T) {
+	s := DeltasState{Joined: []string{"a", "b"}, Left: []string{"c"}, Adds: 1}
+	var d Deltas
+	d.Restore(s)
+	s.Joined[0] = "changed"
+	assert.Equal(t, 3, d.Len(), "Adds below the lists' length counts the lists")
+	var ev Event
+	d.Take(&ev)
+	assert.Equal(t, []string{"a", "b"}, ev.Joined, "Restore copied the lists")
+
+	// Lists past MaxDeltaBytes, which no Deltas State returns, overflow as
+	// adds would have.
+	big := DeltasState{TimedOut: make([]string, MaxDeltaBytes/4+1)}
+	for i := range big.TimedOut {
+		big.TimedOut[i] = "u"
+	}
+	d.Restore(big)
+	d.Take(&ev)
+	assert.True(t, ev.HereNowRefresh)
+	assert.Nil(t, ev.TimedOut)
+}

@@ -25,6 +25,9 @@
 // events come out in the order the changes were applied.
 // Different sub keys are independent: their timetokens may repeat across keys
 // and a subscription to every sub key sees them interleaved.
+// [Bus.RaiseFloor] starts every sub key's timetokens above a given one: a
+// process that restores presence saved by another passes it the other bus's
+// [Bus.LastTimetoken], so that timetokens keep increasing across a restart.
 //
 // A publisher whose events already carry timetokens, decided by something
 // that orders them for several servers at once, hands them over with

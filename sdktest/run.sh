@@ -5,7 +5,9 @@
 #   2. runs the JavaScript SDK suite (sdktest/js, npm pubnub 12.0.3, which
 #      declares node 22 or later; tested on node 20.20.2 as well) against
 #      it, installing its node_modules with `npm ci` when they are missing
-#      (REST calls, and the subscribe long-poll's presence events);
+#      (REST calls, and the subscribe long-poll's presence events); its
+#      restart test starts and restarts a presenced of its own, with
+#      -state-file, from the same binary (PRESENCED_BIN);
 #   3. runs the Go SDK suite (sdktest/go, github.com/pubnub/go v4.10.0), which
 #      starts its own in-process servers;
 #   4. stops presenced with SIGTERM and checks that it exits cleanly.
@@ -85,7 +87,7 @@ echo "sdktest: JavaScript SDK suite"
 	if [[ ! -d node_modules ]]; then
 		timeout 300 npm ci --no-audit --no-fund || exit 1
 	fi
-	PRESENCED_ADDR="$addr" timeout 300 node --test --test-concurrency=1 --test-reporter=spec test/*.test.mjs
+	PRESENCED_ADDR="$addr" PRESENCED_BIN="$tmp/presenced" timeout 300 node --test --test-concurrency=1 --test-reporter=spec test/*.test.mjs
 ) || failed+=("JavaScript SDK suite")
 
 echo "sdktest: Go SDK suite"

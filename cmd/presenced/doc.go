@@ -47,6 +47,11 @@
 //	-no-implicit-heartbeat
 //	                   subscribe calls do not count as heartbeats on the plain
 //	                   channels and groups they name (false)
+//	-state-file        file that keeps presence across restarts (none: presence
+//	                   lives in memory only); see State file below
+//	-state-interval    how often the state file is written in the background,
+//	                   at most what a crash loses; 0 writes it only on
+//	                   shutdown (30s)
 //
 // # Config file
 //
@@ -93,8 +98,13 @@
 //	           presenced_subscribe_cached_sub_keys,
 //	           presenced_subscribe_cached_events,
 //	           presenced_subscribe_cached_bytes and counter
-//	           presenced_subscribe_gaps_total, and the Go runtime and process
-//	           collectors
+//	           presenced_subscribe_gaps_total, with -state-file the counter
+//	           presenced_state_writes_total{result} (ok, error) and gauges
+//	           presenced_state_last_write_timestamp_seconds,
+//	           presenced_state_last_write_bytes,
+//	           presenced_state_last_write_duration_seconds and
+//	           presenced_state_last_write_lock_hold_seconds, and the Go
+//	           runtime and process collectors
 //
 // # Limits
 //
@@ -107,6 +117,45 @@
 // limit on the request URI, so that a long URI reaches the API and is answered
 // 414 in PubNub's shape rather than 431 by net/http.
 //
+// # State file
+//
+// Without -state-file, presence lives in memory: a restart loses every
+// member, without timeout events, and each one's next heartbeat joins again.
+// With -state-file PATH (or PRESENCED_STATE_FILE), presence survives:
+//
+//   - At start, before the server listens, PATH is restored if it exists:
+//     members, their state and the time they had left, channel groups, and
+//     the channels in interval mode with their pending deltas. The time the
+//     server was down counts: a member whose deadline passed meanwhile times
+//     out right after the start (a timeout event), the others keep the rest
+//     of their time, and nobody's next heartbeat is a join. Timetokens carry
+//     on above those of the previous process, so a subscriber resuming with
+//     its cursor sees no time go back; as the new process holds no events
+//     from before it, the subscriber's first answer is an interval event
+//     with here_now_refresh, telling it to call Here Now. A missing file
+//     starts empty.
+//   - Every -state-interval (30s by default), counted from the end of the
+//     previous write, the file is written in the background while the server
+//     serves; a heartbeat of a present member never waits for it.
+//   - On SIGINT or SIGTERM, once requests have drained and the engine has
+//     closed, the file is written a last time: a planned restart loses
+//     nothing.
+//
+// Each write goes to a temporary file beside PATH (.NAME.tmp-*), which is
+// synced, renamed over PATH, and the directory synced: PATH always holds the
+// last whole write, so a crash or a kill -9 loses at most what changed since
+// the last write. Temporary files left by a killed write are removed at the
+// next start. The directory must exist and take new files, or the server
+// does not start. A failed background write is logged and counted
+// (presenced_state_writes_total{result="error"}), and the previous file
+// stays; a failed last write makes the process exit 1.
+//
+// A file that does not restore (damaged, truncated, not a snapshot, of an
+// unknown version, or too big for -max-members) stops the server at start,
+// with a message that names the file and the problem, and the file is left
+// as it was for the operator to look at. To start empty on purpose, move the
+// file away (or delete it) and start again; the next write creates a new one.
+//
 // # Shutdown
 //
 // On SIGINT or SIGTERM the server stops accepting connections and waits up to
@@ -116,6 +165,6 @@
 // cursor and no events ({"t":{"t":"<tt>","r":1},"m":[]}), which PubNub
 // clients read as an ordinary empty answer. Requests still running when
 // the wait ends see their context cancelled and their connections closed.
-// Then the engine is closed and the process exits 0. A second signal kills it
-// at once.
+// Then the engine is closed, the state file (if any) is written, and the
+// process exits 0. A second signal kills it at once.
 package main

@@ -71,6 +71,7 @@ func TestNATSFlagErrors(t *testing.T) {
 		{[]string{"-nats", "nats://127.0.0.1:1", "-nats-storage", "disk"}, `-nats-storage "disk": want file or memory`},
 		{[]string{"-nats", "nats://127.0.0.1:1", "-nats-tls-cert", "c.pem"}, "-nats-tls-cert and -nats-tls-key: give both or neither"},
 		{[]string{"-nats", "nats://127.0.0.1:1", "-nats-timeout", "0"}, "-nats-timeout 0s: must be positive"},
+		{[]string{"-nats", "nats://127.0.0.1:1", "-state-file", "s"}, "-state-file with -nats"},
 	}
 	for _, tt := range tests {
 		_, err := parseOptions(tt.args, func(string) string { return "" }, new(strings.Builder))

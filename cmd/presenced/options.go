@@ -42,6 +42,9 @@ type options struct {
 
 	// Presence on NATS JetStream (cluster.Node).
 	nats natsOptions
+	// The state file (see state.go).
+	stateFile     string
+	stateInterval time.Duration
 }
 
 // errHelp is returned by parseOptions when -h or -help was given and the usage
@@ -73,6 +76,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	o.subscribeHold = httpapi.DefaultSubscribeHold
 	o.subscribeCacheBytes = httpapi.DefaultSubscribeCacheBytes
 	o.subscribeCacheAge = httpapi.DefaultSubscribeCacheAge
+	o.stateInterval = defaultStateInterval
 
 	fs.StringVar(&o.addr, "addr", o.addr, "`host:port` to listen on; port 0 picks a free port (the log line \"listening\" shows it)")
 	fs.StringVar(&o.configPath, "config", "", "JSON config `file` with keys and grants (see the package documentation); none serves any sub key, unsigned, to everyone")
@@ -92,6 +96,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var((*seconds)(&o.subscribeCacheAge), "subscribe-cache-age", "how long presence events are kept for subscribe long-polls (`duration`, at least 1s); a client further behind is told to refresh")
 	fs.BoolVar(&o.noImplicitHeartbeat, "no-implicit-heartbeat", false, "do not count subscribe calls as heartbeats on the plain channels and groups they name")
 	addNATSFlags(fs, &o.nats)
+	fs.StringVar(&o.stateFile, "state-file", "", "`file` that keeps presence across restarts: restored at start if it exists, written on SIGINT or SIGTERM and every -state-interval; none keeps presence in memory only")
+	fs.Var((*seconds)(&o.stateInterval), "state-interval", "how often the state file is written in the background, at most what a crash loses (`duration`); 0 writes it only on shutdown")
 	return fs
 }
 
@@ -135,6 +141,9 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	if err := o.nats.check(); err != nil {
 		return options{}, err
 	}
+	if o.nats.urls != "" && o.stateFile != "" {
+		return options{}, errors.New("-state-file with -nats: presence is kept in JetStream, which outlives restarts; give one or the other")
+	}
 	if err := o.checkEngine(); err != nil {
 		return options{}, err
 	}
@@ -149,6 +158,13 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	}
 	if o.subscribeCacheAge < time.Second {
 		return options{}, fmt.Errorf("-subscribe-cache-age %v: must be at least 1s", o.subscribeCacheAge)
+	}
+	if o.stateFile == "" {
+		intervalSet := false
+		fs.Visit(func(f *flag.Flag) { intervalSet = intervalSet || f.Name == "state-interval" })
+		if intervalSet {
+			return options{}, fmt.Errorf("-state-interval %v: needs -state-file", o.stateInterval)
+		}
 	}
 	return o, nil
 }

@@ -13,6 +13,13 @@ import (
 	"github.com/presenced/presence/httpapi"
 )
 
+// everyNATS is what the NATS flags of TestParseOptions give.
+var everyNATS = natsOptions{
+	urls: "nats://h1:4222,nats://h2:4222", creds: "u.creds", tlsCA: "ca.pem", tlsCert: "c.pem", tlsKey: "k.pem",
+	bucket: "pres", buckets: 4, replicas: 3, storage: "memory", markerTTL: 5 * time.Second,
+	callTimeout: 2 * time.Second, startWait: time.Minute,
+}
+
 func TestParseOptions(t *testing.T) {
 	defaults := options{
 		addr:            "127.0.0.1:8080",
@@ -30,7 +37,8 @@ func TestParseOptions(t *testing.T) {
 		subscribeCacheBytes: httpapi.DefaultSubscribeCacheBytes,
 		subscribeCacheAge:   httpapi.DefaultSubscribeCacheAge,
 
-		nats: natsDefaults,
+		nats:          natsDefaults,
+		stateInterval: defaultStateInterval,
 	}
 	with := func(f func(*options)) options {
 		o := defaults
@@ -46,6 +54,26 @@ func TestParseOptions(t *testing.T) {
 	}{
 		{name: "defaults", want: defaults},
 		{
+			name: "every NATS flag",
+			args: []string{
+				"-nats", "nats://h1:4222,nats://h2:4222", "-nats-creds", "u.creds", "-nats-tls-ca", "ca.pem",
+				"-nats-tls-cert", "c.pem", "-nats-tls-key", "k.pem", "-nats-bucket", "pres", "-nats-buckets", "4",
+				"-nats-replicas", "3", "-nats-storage", "memory", "-nats-marker-ttl", "5s", "-nats-timeout", "2s",
+				"-nats-start-timeout", "1m",
+			},
+			want: with(func(o *options) { o.nats = everyNATS }),
+		},
+		{
+			name: "every NATS variable",
+			env: map[string]string{
+				"PRESENCED_NATS": "nats://h1:4222,nats://h2:4222", "PRESENCED_NATS_CREDS": "u.creds", "PRESENCED_NATS_TLS_CA": "ca.pem",
+				"PRESENCED_NATS_TLS_CERT": "c.pem", "PRESENCED_NATS_TLS_KEY": "k.pem", "PRESENCED_NATS_BUCKET": "pres",
+				"PRESENCED_NATS_BUCKETS": "4", "PRESENCED_NATS_REPLICAS": "3", "PRESENCED_NATS_STORAGE": "memory",
+				"PRESENCED_NATS_MARKER_TTL": "5", "PRESENCED_NATS_TIMEOUT": "2s", "PRESENCED_NATS_START_TIMEOUT": "1m",
+			},
+			want: with(func(o *options) { o.nats = everyNATS }),
+		},
+		{
 			name: "every flag",
 			args: []string{
 				"-addr", ":9000", "-config", "c.json", "-default-timeout", "60s",
@@ -54,10 +82,7 @@ func TestParseOptions(t *testing.T) {
 				"-log-format", "json", "-log-level", "debug", "-shutdown-timeout", "3s",
 				"-subscribe-hold", "30s", "-subscribe-cache-bytes", "65536", "-subscribe-cache-age", "90",
 				"-no-implicit-heartbeat",
-				"-nats", "nats://h1:4222,nats://h2:4222", "-nats-creds", "u.creds", "-nats-tls-ca", "ca.pem",
-				"-nats-tls-cert", "c.pem", "-nats-tls-key", "k.pem", "-nats-bucket", "pres", "-nats-buckets", "4",
-				"-nats-replicas", "3", "-nats-storage", "memory", "-nats-marker-ttl", "5s", "-nats-timeout", "2s",
-				"-nats-start-timeout", "1m",
+				"-state-file", "/var/lib/presenced/state", "-state-interval", "5m",
 			},
 			want: options{
 				addr: ":9000", configPath: "c.json", defaultTimeout: time.Minute,
@@ -66,11 +91,9 @@ func TestParseOptions(t *testing.T) {
 				logFormat: "json", logLevel: slog.LevelDebug, shutdownTimeout: 3 * time.Second,
 				subscribeHold: 30 * time.Second, subscribeCacheBytes: 65536, subscribeCacheAge: 90 * time.Second,
 				noImplicitHeartbeat: true,
-				nats: natsOptions{
-					urls: "nats://h1:4222,nats://h2:4222", creds: "u.creds", tlsCA: "ca.pem", tlsCert: "c.pem", tlsKey: "k.pem",
-					bucket: "pres", buckets: 4, replicas: 3, storage: "memory", markerTTL: 5 * time.Second,
-					callTimeout: 2 * time.Second, startWait: time.Minute,
-				},
+
+				stateFile: "/var/lib/presenced/state", stateInterval: 5 * time.Minute,
+				nats: natsDefaults,
 			},
 		},
 		{
@@ -82,10 +105,7 @@ func TestParseOptions(t *testing.T) {
 				"PRESENCED_MAX_MEMBERS": "1000", "PRESENCED_LOG_FORMAT": "json", "PRESENCED_LOG_LEVEL": "DEBUG",
 				"PRESENCED_SHUTDOWN_TIMEOUT": "3s", "PRESENCED_SUBSCRIBE_HOLD": "30", "PRESENCED_SUBSCRIBE_CACHE_BYTES": "65536",
 				"PRESENCED_SUBSCRIBE_CACHE_AGE": "90s", "PRESENCED_NO_IMPLICIT_HEARTBEAT": "1",
-				"PRESENCED_NATS": "nats://h1:4222,nats://h2:4222", "PRESENCED_NATS_CREDS": "u.creds", "PRESENCED_NATS_TLS_CA": "ca.pem",
-				"PRESENCED_NATS_TLS_CERT": "c.pem", "PRESENCED_NATS_TLS_KEY": "k.pem", "PRESENCED_NATS_BUCKET": "pres",
-				"PRESENCED_NATS_BUCKETS": "4", "PRESENCED_NATS_REPLICAS": "3", "PRESENCED_NATS_STORAGE": "memory",
-				"PRESENCED_NATS_MARKER_TTL": "5", "PRESENCED_NATS_TIMEOUT": "2s", "PRESENCED_NATS_START_TIMEOUT": "1m",
+				"PRESENCED_STATE_FILE": "state.bin", "PRESENCED_STATE_INTERVAL": "0",
 			},
 			want: options{
 				addr: ":9000", configPath: "c.json", defaultTimeout: time.Minute,
@@ -94,11 +114,9 @@ func TestParseOptions(t *testing.T) {
 				logFormat: "json", logLevel: slog.LevelDebug, shutdownTimeout: 3 * time.Second,
 				subscribeHold: 30 * time.Second, subscribeCacheBytes: 65536, subscribeCacheAge: 90 * time.Second,
 				noImplicitHeartbeat: true,
-				nats: natsOptions{
-					urls: "nats://h1:4222,nats://h2:4222", creds: "u.creds", tlsCA: "ca.pem", tlsCert: "c.pem", tlsKey: "k.pem",
-					bucket: "pres", buckets: 4, replicas: 3, storage: "memory", markerTTL: 5 * time.Second,
-					callTimeout: 2 * time.Second, startWait: time.Minute,
-				},
+
+				stateFile: "state.bin", stateInterval: 0,
+				nats: natsDefaults,
 			},
 		},
 		{
@@ -171,6 +189,8 @@ func TestParseOptionsErrors(t *testing.T) {
 		{name: "negative max members", args: []string{"-max-members", "-1"}, wantErr: "-max-members -1: must not be negative"},
 		{name: "bad implicit heartbeat variable", env: map[string]string{"PRESENCED_NO_IMPLICIT_HEARTBEAT": "perhaps"}, wantErr: "PRESENCED_NO_IMPLICIT_HEARTBEAT"},
 		{name: "positional argument", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
+		{name: "state interval without state file", args: []string{"-state-interval", "1m"}, wantErr: "-state-interval 1m0s: needs -state-file"},
+		{name: "state interval variable without state file", env: map[string]string{"PRESENCED_STATE_INTERVAL": "10"}, wantErr: "-state-interval 10s: needs -state-file"},
 		{
 			name:    "bad variable names the variable",
 			env:     map[string]string{"PRESENCED_TICK": "soon"},

@@ -29,10 +29,11 @@ const (
 )
 
 // run is presenced: it parses args and the environment (getenv), starts the
-// engine and the HTTP server, logs "listening" with the address actually bound,
-// and serves until ctx is done. Then it stops accepting connections, waits up
-// to -shutdown-timeout for in-flight requests, closes what is left, closes the
-// engine and returns nil. Usage (-h) goes to stdout, logs to stderr.
+// engine (restoring -state-file, if given and present) and the HTTP server,
+// logs "listening" with the address actually bound, and serves until ctx is
+// done. Then it stops accepting connections, waits up to -shutdown-timeout
+// for in-flight requests, closes what is left, closes the engine, writes the
+// state file and returns nil. Usage (-h) goes to stdout, logs to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, getenv, stdout)
 	if errors.Is(err, errHelp) {
@@ -53,8 +54,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeSvc()
+	var state *stateFile
+	if o.stateFile != "" {
+		// Restored before anything serves; the background writes stop on
+		// every return. parseOptions refuses -state-file with -nats, so
+		// this is the in-memory engine.
+		eng := svc.(*engine.Engine)
+		if state, err = openState(o.stateFile, o.stateInterval, eng, logger); err != nil {
+			return err
+		}
+		state.start()
+		defer state.shutdown()
+	}
 
 	m := newMetrics(svc)
+	if state != nil {
+		m.registry.MustRegister(state.metrics.collectors()...)
+	}
 	observe := m.observe
 	if logger.Enabled(ctx, slog.LevelDebug) {
 		observe = func(endpoint string, status int, d time.Duration) {
@@ -99,8 +115,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := serve(ctx, ln, root, closeAPI, logger, o.shutdownTimeout); err != nil {
 		return err
 	}
+	if state != nil {
+		state.shutdown()
+	}
 	if err := closeSvc(); err != nil {
 		return fmt.Errorf("close: %w", err)
+	}
+	if state != nil {
+		// Closed, the engine changes no more: the file holds presence as
+		// the last request left it.
+		if err := state.save(); err != nil {
+			return err
+		}
 	}
 	logger.Info("stopped")
 	return nil

@@ -6,7 +6,7 @@
 // Run it from the module root:
 //
 //	go run ./bench/cmd/report                    # the suite at 100k and 1M members
-//	go run ./bench/cmd/report -members 10M       # plus Refresh and Memory at 10M
+//	go run ./bench/cmd/report -members 10M       # plus Refresh, Memory and Snapshot at 10M
 //	go run ./bench/cmd/report -raw new.txt       # also keep the raw output, for benchstat
 //	go run ./bench/cmd/report -in new.txt        # render a table from kept output
 //
@@ -37,10 +37,11 @@ import (
 // suite is every benchmark of package bench, then those of the peer module
 // (bench/centrifuge, names starting with Peer), in the order they run.
 var suite = []string{"Refresh", "Join", "Leave", "Churn", "HereNow", "Events", "Memory", "MassTimeout",
+	"Snapshot", "SnapshotLatency",
 	"PeerRefresh", "PeerJoin", "PeerLeave", "PeerHereNow", "PeerMemory"}
 
 // oneRound are the benchmarks whose every round takes seconds.
-var oneRound = map[string]bool{"Memory": true, "MassTimeout": true, "PeerMemory": true}
+var oneRound = map[string]bool{"Memory": true, "MassTimeout": true, "Snapshot": true, "PeerMemory": true}
 
 // peerDir is the module of the Peer benchmarks, relative to the root: a
 // module of its own, so that the library's users download nothing of

@@ -32,6 +32,8 @@ BenchmarkMemory/impl=naive/members=1M-2  	1	 9 ns/op	 230.0 heap-B/member	 3.0 o
 BenchmarkEvents/impl=engine/subs=1-2  	 100	 500 ns/op	 2000000 events/s
 BenchmarkPeerMemory/impl=engine/members=1M-2  	1	 9 ns/op	 70.0 heap-B/member
 BenchmarkPeerMemory/impl=centrifuge/members=1M-2  	1	 9 ns/op	 120.0 heap-B/member
+BenchmarkSnapshot/impl=engine/members=1M/shape=1x1M/op=file-2  	1	 85000000 ns/op	 45.0 disk-B/member	 37.0 names-B/member	 8.00 rest-B/member
+BenchmarkSnapshot/impl=engine/members=1M/shape=100kx10/op=file-2  	1	 1200000000 ns/op	 47.0 disk-B/member	 38.7 names-B/member	 8.30 rest-B/member
 --- FAIL: BenchmarkJoin/impl=engine
 BenchmarkJoin/impl=engine/members=1M  FAIL
 PASS
@@ -102,6 +104,8 @@ func TestTables(t *testing.T) {
 	assert.Contains(t, got, "| MISSED | members=1M: 70.0 heap-B/member (naive 230); members=10M: 90.0 heap-B/member; centrifuge at 1M: 120 |")
 	assert.Contains(t, got, "| Join at 1M: engine at least 2x naive throughput | not measured |")
 	assert.Contains(t, got, "| Events/s, subs=1 and subs=100 (filtered): engine at least 1.0x naive, both | not measured |")
+	assert.Contains(t, got, "| Snapshot of 1M members written to a synced file in at most 1 s (both shapes) | MISSED | 1x1M: 0.0850 s; 100kx10: 1.20 s |")
+	assert.Contains(t, got, "| Restore of 1M members in at most 2 s (both shapes) | not measured |")
 }
 
 func TestFormat(t *testing.T) {

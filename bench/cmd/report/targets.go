@@ -96,6 +96,45 @@ var targets = []target{
 		}
 		return verdict(big <= 2*small), fmt.Sprintf("%s ns/op at 1k, %s ns/op at 1M", format(small), format(big))
 	}},
+	{"Snapshot of 1M members written to a synced file in at most 1 s (both shapes)", func(rs *results) (string, string) {
+		return snapshotTime(rs, "op=file", 1e9)
+	}},
+	{"Restore of 1M members in at most 2 s (both shapes)", func(rs *results) (string, string) {
+		return snapshotTime(rs, "op=restore", 2e9)
+	}},
+	{"Snapshot: at most 64 bytes per member on disk besides the names, at 1M", func(rs *results) (string, string) {
+		worst, detail, ok := 0.0, "", true
+		for _, shape := range snapshotShapes {
+			v, found := rs.get("Snapshot", "members=1M/shape="+shape+"/op=write", "engine", "rest-B/member")
+			if !found {
+				return missing, ""
+			}
+			worst = max(worst, v)
+			disk, _ := rs.get("Snapshot", "members=1M/shape="+shape+"/op=write", "engine", "disk-B/member")
+			detail += fmt.Sprintf("%s: %s B/member besides the names (%s with them); ", shape, format(v), format(disk))
+			ok = ok && v <= 64
+		}
+		return verdict(ok), strings.TrimSuffix(detail, "; ")
+	}},
+	{"No heartbeat waits more than 10 ms because a snapshot runs: longest lock hold at most 10 ms (1M members)", func(rs *results) (string, string) {
+		detail, ok := "", true
+		for _, shape := range snapshotShapes {
+			c := "members=1M/shape=" + shape
+			hold, found := rs.get("SnapshotLatency", c+"/snapshot=on", "engine", "hold-us")
+			if !found {
+				return missing, ""
+			}
+			get := func(on, unit string) string {
+				v, _ := rs.get("SnapshotLatency", c+"/snapshot="+on, "engine", unit)
+				return format(v)
+			}
+			detail += fmt.Sprintf("%s: hold %s µs; p99 %s µs (%s without); join/leave p99 %s µs (%s), max %s µs (%s); ",
+				shape, format(hold), get("on", "p99-us"), get("off", "p99-us"),
+				get("on", "p99-locked-us"), get("off", "p99-locked-us"), get("on", "max-locked-us"), get("off", "max-locked-us"))
+			ok = ok && hold <= 10_000
+		}
+		return verdict(ok), strings.TrimSuffix(detail, "; ")
+	}},
 	{"10M memberships fit and run", func(rs *results) (string, string) {
 		heap, ok1 := rs.get("Memory", "members=10M", "engine", "heap-B/member")
 		ns, ok2 := rs.get("Refresh", "members=10M", "engine", "ns/op")
@@ -104,6 +143,24 @@ var targets = []target{
 		}
 		return met, fmt.Sprintf("%s heap-B/member, refresh %s ns/op", format(heap), format(ns))
 	}},
+}
+
+// snapshotShapes are the shapes of the snapshot benchmarks at 1M members.
+var snapshotShapes = []string{"1x1M", "100kx10"}
+
+// snapshotTime checks that op of the snapshot benchmark took at most limit
+// ns at 1M members, in every shape.
+func snapshotTime(rs *results, op string, limit float64) (string, string) {
+	detail, ok := "", true
+	for _, shape := range snapshotShapes {
+		v, found := rs.get("Snapshot", "members=1M/shape="+shape+"/"+op, "engine", "ns/op")
+		if !found {
+			return missing, ""
+		}
+		detail += fmt.Sprintf("%s: %s s; ", shape, format(v/1e9))
+		ok = ok && v <= limit
+	}
+	return verdict(ok), strings.TrimSuffix(detail, "; ")
 }
 
 // throughput checks that the engine's throughput in bench at 1M is at least
