@@ -273,6 +273,14 @@
 // memory, the oldest going first; a sub key without events or subscribe
 // calls for the age is forgotten. Nothing grows without bound.
 //
+// Servers sharing one presence (Config.SubscribeShared, for cluster.Node):
+// the subscription opens with New, every sub key's events are kept from
+// then on, within the same age and memory bounds, and no sub key is
+// forgotten, so that a client arriving with a cursor another server handed
+// out gets every event after it, once, if this server has kept it (else it
+// is told to refresh, as below); a cursor up to a minute ahead of this
+// server's head is taken as it is.
+//
 // Stale cursors: when events newer than a call's cursor on one of its
 // channels may be gone (evicted, older than the cache of its sub key after a
 // restart, or dropped because the feed fell behind the engine), the answer
