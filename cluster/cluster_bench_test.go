@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"slices"
@@ -56,21 +57,43 @@ func (l *latencies) report(b *testing.B) {
 		return
 	}
 	slices.Sort(l.d)
-	q := func(p float64) float64 { return float64(l.d[int(p*float64(len(l.d)-1))].Microseconds()) / 1000 }
+	q := func(p float64) float64 { return float64(l.d[int(p*float64(len(l.d)-1))]) / 1e6 }
 	b.ReportMetric(q(0.5), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
+}
+
+// heartbeater is what the heartbeat benchmarks call: a node, or the
+// in-memory engine beside them.
+type heartbeater interface {
+	Heartbeat(ctx context.Context, r engine.HeartbeatRequest) (engine.HeartbeatResult, error)
 }
 
 // BenchmarkClusterHeartbeat measures heartbeats through nodes of a cluster,
 // from many goroutines (a server's many clients): op=refresh, of members
 // present on one of 1,000 channels; op=join, of new members. It reports
-// hb/s and latency percentiles.
+// hb/s and latency percentiles. impl=engine is the in-memory engine under
+// the same load, for scale.
 func BenchmarkClusterHeartbeat(b *testing.B) {
-	for _, c := range []struct{ servers, nodes, buckets int }{{1, 1, 1}, {1, 3, 1}, {3, 1, 1}, {3, 3, 1}, {3, 3, 4}, {1, 3, 4}} {
+	for _, c := range []struct{ servers, nodes, buckets int }{{0, 1, 1}, {1, 1, 1}, {1, 3, 1}, {3, 1, 1}, {3, 3, 1}, {3, 3, 4}, {1, 3, 4}} {
 		for _, op := range []string{"refresh", "join"} {
-			name := fmt.Sprintf("op=%s/servers=%d/nodes=%d/buckets=%d", op, c.servers, c.nodes, c.buckets)
+			name := fmt.Sprintf("impl=cluster/op=%s/servers=%d/nodes=%d/buckets=%d", op, c.servers, c.nodes, c.buckets)
+			if c.servers == 0 {
+				name = "impl=engine/op=" + op
+			}
 			b.Run(name, func(b *testing.B) {
-				nodes := benchCluster(b, c.servers, c.nodes, c.buckets)
+				var nodes []heartbeater
+				if c.servers == 0 {
+					e, err := engine.New(engine.Config{AnnounceMax: -1})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { _ = e.Close() })
+					nodes = []heartbeater{e}
+				} else {
+					for _, n := range benchCluster(b, c.servers, c.nodes, c.buckets) {
+						nodes = append(nodes, n)
+					}
+				}
 				const members = 10000
 				if op == "refresh" {
 					var wg sync.WaitGroup
