@@ -47,6 +47,9 @@
 //	-no-implicit-heartbeat
 //	                   subscribe calls do not count as heartbeats on the plain
 //	                   channels and groups they name (false)
+//	-console-token     serve the live console at /console/, behind HTTP basic
+//	                   auth with this token as the password (none: off); at
+//	                   least 16 bytes
 //
 // # Config file
 //
@@ -95,6 +98,20 @@
 //	           presenced_subscribe_cached_bytes and counter
 //	           presenced_subscribe_gaps_total, and the Go runtime and process
 //	           collectors
+//
+// # Console
+//
+// With -console-token (or PRESENCED_CONSOLE_TOKEN, which other users of the
+// machine cannot list as they can a command line), /console/ serves a live
+// console: per sub key, channels by occupancy with a filter, a channel's
+// members with their state and time left, a pausable tail of events, and
+// charts of members and events per second. A browser asks for a user name
+// (any) and a password (the token). The token guards every member's uuid
+// and state: make it long and random (openssl rand -hex 16), and put TLS in
+// front of presenced beyond a trusted network. Without the token, /console/
+// answers 401 and tells nothing about presence; without the flag there is
+// no console, and /console/ is a path of the PubNub API like any other (a
+// 404). The console only reads presence; package console has the details.
 //
 // # Limits
 //

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presence/console"
 	"github.com/presenced/presence/engine"
 	"github.com/presenced/presence/httpapi"
 )
@@ -39,6 +40,9 @@ type options struct {
 	subscribeCacheBytes int
 	subscribeCacheAge   time.Duration
 	noImplicitHeartbeat bool
+
+	// The console (package console): off without a token.
+	consoleToken string
 }
 
 // errHelp is returned by parseOptions when -h or -help was given and the usage
@@ -88,6 +92,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.subscribeCacheBytes, "subscribe-cache-bytes", o.subscribeCacheBytes, "memory bound, in `bytes`, of the presence events kept per sub key for subscribe long-polls")
 	fs.Var((*seconds)(&o.subscribeCacheAge), "subscribe-cache-age", "how long presence events are kept for subscribe long-polls (`duration`, at least 1s); a client further behind is told to refresh")
 	fs.BoolVar(&o.noImplicitHeartbeat, "no-implicit-heartbeat", false, "do not count subscribe calls as heartbeats on the plain channels and groups they name")
+	fs.StringVar(&o.consoleToken, "console-token", "", "serve the live console at /console/ behind HTTP basic auth with this `token` as the password (any user name); at least 16 bytes; none: no console. It guards every member's uuid and state: prefer the environment variable to the flag, which other users of the machine can see")
 	return fs
 }
 
@@ -139,6 +144,9 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	}
 	if o.subscribeCacheBytes <= 0 {
 		return options{}, fmt.Errorf("-subscribe-cache-bytes %d: must be positive", o.subscribeCacheBytes)
+	}
+	if o.consoleToken != "" && len(o.consoleToken) < console.MinTokenLen {
+		return options{}, fmt.Errorf("-console-token: %d bytes, at least %d: the token guards every member's uuid and state (make one with: openssl rand -hex 16)", len(o.consoleToken), console.MinTokenLen)
 	}
 	if o.subscribeCacheAge < time.Second {
 		return options{}, fmt.Errorf("-subscribe-cache-age %v: must be at least 1s", o.subscribeCacheAge)
