@@ -11,6 +11,8 @@
 //   - wheel: the expiry scheduler, a timing wheel of coarse, never-early slots.
 //   - httpapi: PubNub's REST wire format as a net/http Handler, so that
 //     unmodified PubNub SDKs work against an Engine.
+//   - console: a live web console of who is present where, and of the
+//     events as they happen, for operators.
 //   - cmd/presenced: the server binary.
 //   - bench: benchmarks at millions of uuids beside naive designs.
 //

@@ -12,6 +12,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/presenced/presence/console"
+	"github.com/presenced/presence/engine"
+	"github.com/presenced/presence/httpapi"
 )
 
 const consoleToken = "console-token-0123456789"
@@ -127,4 +131,27 @@ func getAuth(t *testing.T, url string) (int, string) {
 	body, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	return res.StatusCode, string(body)
+}
+
+// With the console on, the heartbeat of a present member still allocates
+// nothing in the root handler.
+func TestRootHandlerConsoleAllocs(t *testing.T) {
+	e, err := engine.New(engine.Config{})
+	require.NoError(t, err)
+	defer e.Close()
+	api, err := httpapi.New(e, httpapi.Config{})
+	require.NoError(t, err)
+	defer api.Close()
+	con, err := console.New(e, console.Config{Token: consoleToken})
+	require.NoError(t, err)
+	defer con.Close()
+	root := newRootHandler(api, http.NotFoundHandler())
+	root.console = con
+	r := httptest.NewRequest(http.MethodGet, "/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice&heartbeat=60", nil)
+	w := &discard{h: http.Header{}}
+	root.ServeHTTP(w, r)
+	require.Equal(t, http.StatusOK, w.code)
+	viaAPI := testing.AllocsPerRun(100, func() { api.ServeHTTP(w, r) })
+	viaRoot := testing.AllocsPerRun(100, func() { root.ServeHTTP(w, r) })
+	assert.Equal(t, viaAPI, viaRoot)
 }

@@ -226,7 +226,7 @@ func (h *rootHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // isConsolePath reports whether path is the console's: /console, or under
 // /console/.
 func isConsolePath(path string) bool {
-	return strings.HasPrefix(path, console.DefaultPath) || path+"/" == console.DefaultPath
+	return strings.HasPrefix(path, console.DefaultPath) || path == strings.TrimSuffix(console.DefaultPath, "/")
 }
 
 // newConsole returns the console the options ask for, nil without a token.
