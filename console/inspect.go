@@ -14,7 +14,10 @@ import (
 // busiest channels, a page at a time, without listing a whole sub key.
 // *engine.Engine implements it.
 //
-// A service that implements Inspector also honours
+// Its methods must be safe for concurrent use, and cheap enough to be
+// called about once a second on a large keyspace: the console paces them
+// by what they cost, but never pages through more than it shows. A
+// service that implements Inspector also honours
 // engine.HereNowRequest.TimeLeft, filling engine.Member.TimeLeft: the
 // console asks for it only from an Inspector, and shows each member's time
 // left only then.
