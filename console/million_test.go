@@ -38,15 +38,13 @@ func TestMillionMemberChannel(t *testing.T) {
 		w := httptest.NewRecorder()
 		c.ServeHTTP(w, r)
 		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-		allocs = testing.AllocsPerRun(20, func() { c.ServeHTTP(httptest.NewRecorder(), r) })
+		allocs = testing.AllocsPerRun(100, func() { c.ServeHTTP(httptest.NewRecorder(), r) })
 		return allocs, w.Body.Len()
 	}
 	smallAllocs, smallSize := page("small")
 	bigAllocs, bigSize := page("big")
 	t.Logf("a page of 50 members: %v allocations and %d bytes at 1k members, %v and %d at 1M", smallAllocs, smallSize, bigAllocs, bigSize)
-	// Equal, but for sync.Pool's misses, which the race detector makes
-	// random; growing with the channel would be thousands more.
-	assert.InDelta(t, smallAllocs, bigAllocs, 10, "allocations do not grow with the channel")
+	assert.InDelta(t, smallAllocs, bigAllocs, allocSlack(smallAllocs), "allocations do not grow with the channel")
 	assert.LessOrEqual(t, bigSize, smallSize+len("1000000")-len("1000"), "nor does the answer")
 	assert.Less(t, bigSize, 8<<10)
 	assert.Less(t, bigAllocs, 150.0)
@@ -79,13 +77,24 @@ func TestManyChannels(t *testing.T) {
 		w := httptest.NewRecorder()
 		c.ServeHTTP(w, r)
 		require.Equal(t, http.StatusOK, w.Code)
-		return testing.AllocsPerRun(5, func() { c.ServeHTTP(httptest.NewRecorder(), r) }), w.Body.Len()
+		return testing.AllocsPerRun(20, func() { c.ServeHTTP(httptest.NewRecorder(), r) }), w.Body.Len()
 	}
 	join(0, 1000)
 	fewAllocs, fewSize := page()
 	join(1000, 50_000)
 	manyAllocs, manySize := page()
 	t.Logf("a page of 50 channels: %v allocations and %d bytes of 1k channels, %v and %d of 50k", fewAllocs, fewSize, manyAllocs, manySize)
-	assert.InDelta(t, fewAllocs, manyAllocs, 10)
+	assert.InDelta(t, fewAllocs, manyAllocs, allocSlack(fewAllocs))
 	assert.LessOrEqual(t, manySize, fewSize+10)
+}
+
+// allocSlack is how far two allocation counts of the same work may differ:
+// not at all, but under the race detector, whose sync.Pool drops items at
+// random, by half. Work that grew with the keyspace would differ by
+// thousands.
+func allocSlack(n float64) float64 {
+	if raceEnabled {
+		return n / 2
+	}
+	return 0
 }
