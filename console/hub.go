@@ -219,6 +219,7 @@ func (h *hub) sampleLoop(r *run) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	last := time.Now()
+	var failing string // the error of the last read, logged once until it changes
 	for {
 		select {
 		case <-r.stop:
@@ -228,8 +229,12 @@ func (h *hub) sampleLoop(r *run) {
 		start := time.Now()
 		stats, err := h.c.src.subKeys()
 		cost := time.Since(start)
-		if err != nil {
+		switch {
+		case err != nil && err.Error() != failing:
+			failing = err.Error()
 			h.c.cfg.Logger.Warn("console: reading totals failed", "err", err)
+		case err == nil:
+			failing = ""
 		}
 		elapsed := start.Sub(last)
 		last = start
