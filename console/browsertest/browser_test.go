@@ -395,7 +395,7 @@ func (s *server) seed(t *testing.T) {
 		team := []string{"red", "blue"}[i%2]
 		beat("game-42", fmt.Sprintf("player-%02d", i), fmt.Sprintf(`{"team":%q,"score":%d}`, team, 100*i%370))
 	}
-	beat("support", "agent-ana", `{"role":"agent","queue":"billing"}`)
+	beat("support", "staff-ana", `{"role":"staff","queue":"billing"}`)
 	for i := 1; i <= 4; i++ {
 		beat("support", fmt.Sprintf("customer-%d", 1000+i*37), `{"waiting_since":"09:4`+fmt.Sprint(i)+`"}`)
 	}
