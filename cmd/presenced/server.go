@@ -229,9 +229,10 @@ func isConsolePath(path string) bool {
 	return strings.HasPrefix(path, console.DefaultPath) || path == strings.TrimSuffix(console.DefaultPath, "/")
 }
 
-// newConsole returns the console the options ask for, nil without a token.
-// It offers the config file's sub keys.
-func newConsole(eng *engine.Engine, o options, sc serverConfig, logger *slog.Logger) (*console.Console, error) {
+// newConsole returns the console of p the options ask for, nil without a
+// token. It offers the config file's sub keys (which the console needs only
+// if p is not a console.Inspector).
+func newConsole(p httpapi.Presence, o options, sc serverConfig, logger *slog.Logger) (*console.Console, error) {
 	if o.consoleToken == "" {
 		return nil, nil
 	}
@@ -239,7 +240,7 @@ func newConsole(eng *engine.Engine, o options, sc serverConfig, logger *slog.Log
 	for _, k := range sc.keys {
 		cfg.SubKeys = append(cfg.SubKeys, k.SubKey)
 	}
-	con, err := console.New(eng, cfg)
+	con, err := console.New(p, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
