@@ -15,6 +15,8 @@
 //   - cluster: a Presence kept in NATS JetStream, so that several servers
 //     share one presence (presenced's -nats). Importing only engine
 //     compiles none of it.
+//   - console: a live web console of who is present where, and of the
+//     events as they happen, for operators.
 //   - cmd/presenced: the server binary.
 //   - bench: benchmarks at millions of uuids beside naive designs.
 //

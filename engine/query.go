@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"slices"
+	"time"
 )
 
 // DefaultHereNowLimit is the number of uuids listed per channel when a
@@ -19,6 +20,9 @@ type HereNowRequest struct {
 	// UUIDs lists the members of each channel; State lists them with their
 	// state (and implies UUIDs). Without either, only occupancies are counted.
 	UUIDs, State bool
+	// TimeLeft lists the members with the time each has left before it times
+	// out (Member.TimeLeft), and implies UUIDs.
+	TimeLeft bool
 	// Limit and Offset page each channel's member list: at most Limit members
 	// from the Offset-th on. Limit zero means DefaultHereNowLimit. The order
 	// is unspecified but stable while the channel's membership does not
@@ -48,10 +52,16 @@ type ChannelPresence struct {
 }
 
 // Member is one uuid present on a channel and, when asked for, its state
-// there (nil when it has none).
+// there (nil when it has none) and the time it has left.
 type Member struct {
 	UUID  string
 	State json.RawMessage
+	// TimeLeft, set when the request asks for it, is how long the member
+	// stays without another heartbeat, as of the call: its deadline less now,
+	// both read on the engine's monotonic clock, so a step of the wall clock
+	// does not move it. Zero for a member whose deadline has passed and whom
+	// expiry has yet to remove (at most one Config.Tick later).
+	TimeLeft time.Duration
 }
 
 // HereNow tells who is present on the requested channels. Occupancy is read
@@ -111,7 +121,7 @@ func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
 
 // presence reads one channel for HereNow; false when it has no members.
 func (e *Engine) presence(ch *channel, r HereNowRequest) (ChannelPresence, bool) {
-	if !r.UUIDs && !r.State {
+	if !r.UUIDs && !r.State && !r.TimeLeft {
 		n := int(ch.occupancy.Load())
 		return ChannelPresence{Channel: ch.name, Occupancy: n}, n > 0
 	}
@@ -125,10 +135,19 @@ func (e *Engine) presence(ch *channel, r HereNowRequest) (ChannelPresence, bool)
 	if r.Offset < n {
 		page := ch.members[r.Offset:min(n, r.Offset+r.Limit)]
 		cp.Members = make([]Member, len(page))
+		var now int64
+		if r.TimeLeft {
+			now = e.wheel.Now()
+		}
 		for i, m := range page {
 			cp.Members[i].UUID = m.c.id()
 			if r.State {
 				cp.Members[i].State = ch.state[m]
+			}
+			if r.TimeLeft {
+				// A listed member is live: removal swaps its deadline
+				// under ch.mu, which is held.
+				cp.Members[i].TimeLeft = time.Duration(max(m.deadline.Load()-now, 0))
 			}
 		}
 	}

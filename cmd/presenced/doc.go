@@ -52,6 +52,27 @@
 //	-state-interval    how often the state file is written in the background,
 //	                   at most what a crash loses; 0 writes it only on
 //	                   shutdown (30s)
+//	-console-token     serve the live console at /console/, behind HTTP basic
+//	                   auth with this token as the password (none: off); at
+//	                   least 16 bytes
+//	-nats              NATS server URLs, comma-separated: keep presence in NATS
+//	                   JetStream, shared by every presenced on it (see Several
+//	                   nodes below); none keeps it in memory
+//	-nats-creds        NATS credentials file (a user JWT and its NKey seed)
+//	-nats-tls-ca, -nats-tls-cert, -nats-tls-key
+//	                   PEM files: the CAs of the NATS servers, and a client
+//	                   certificate and key (both or neither)
+//	-nats-bucket       name prefix of the JetStream buckets (presence)
+//	-nats-buckets      buckets the members are spread over, by channel, 1 to
+//	                   64 (1); every node must give the same
+//	-nats-replicas     JetStream servers each bucket is kept on: 1, 3 or 5 (1)
+//	-nats-storage      file or memory (file)
+//	-nats-marker-ttl   how long markers of members that left or timed out stay
+//	                   in the buckets, at most -min-timeout (0: -min-timeout)
+//	-nats-timeout      how long a call waits for JetStream before a 503 (5s)
+//	-nats-start-timeout
+//	                   how long the start waits for NATS and for reading the
+//	                   buckets (30s)
 //
 // # Config file
 //
@@ -106,6 +127,20 @@
 //	           presenced_state_last_write_lock_hold_seconds, and the Go
 //	           runtime and process collectors
 //
+// # Console
+//
+// With -console-token (or PRESENCED_CONSOLE_TOKEN, which other users of the
+// machine cannot list as they can a command line), /console/ serves a live
+// console: per sub key, channels by occupancy with a filter, a channel's
+// members with their state and time left, a pausable tail of events, and
+// charts of members and events per second. A browser asks for a user name
+// (any) and a password (the token). The token guards every member's uuid
+// and state: make it long and random (openssl rand -hex 16), and put TLS in
+// front of presenced beyond a trusted network. Without the token, /console/
+// answers 401 and tells nothing about presence; without the flag there is
+// no console, and /console/ is a path of the PubNub API like any other (a
+// 404). The console only reads presence; package console has the details.
+//
 // # Limits
 //
 // ReadHeaderTimeout is 10 s and ReadTimeout 30 s (every request is a GET
@@ -155,6 +190,27 @@
 // with a message that names the file and the problem, and the file is left
 // as it was for the operator to look at. To start empty on purpose, move the
 // file away (or delete it) and start again; the next write creates a new one.
+//
+// # Several nodes
+//
+// With -nats, presence is kept in NATS JetStream instead of memory (package
+// cluster): every presenced on the same NATS with the same -nats-bucket
+// shares one presence, so a load balancer may send any client to any node,
+// and a subscribe client may move to another node with its cursor. Each
+// heartbeat, leave and state change is a write to JetStream; each node
+// reads every write back and derives the same events, with the same
+// timetokens. The node that answered a call shows it at once; the others
+// after the replication lag. Nodes must agree on -announce-max, -interval,
+// -deltas, -nats-buckets and -nats-marker-ttl: a node that does not is
+// refused at start, naming the setting. -tick does not apply: JetStream
+// expires the members, at most about a second and its expiry delay after
+// their deadlines. -state-file does not apply either (presence outlives
+// every node in JetStream); giving both is refused.
+//
+// With NATS out of reach, presence calls answer 503 with Retry-After: 1 and
+// apply nothing; reads answer from what the node last read; the node
+// reconnects and carries on by itself. /metrics adds
+// presenced_cluster_repairs_total (see cluster.Node.Repairs).
 //
 // # Shutdown
 //

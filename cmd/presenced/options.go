@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presence/console"
 	"github.com/presenced/presence/engine"
 	"github.com/presenced/presence/httpapi"
 )
@@ -45,6 +46,8 @@ type options struct {
 	// The state file (see state.go).
 	stateFile     string
 	stateInterval time.Duration
+	// The console (package console): off without a token.
+	consoleToken string
 }
 
 // errHelp is returned by parseOptions when -h or -help was given and the usage
@@ -98,6 +101,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	addNATSFlags(fs, &o.nats)
 	fs.StringVar(&o.stateFile, "state-file", "", "`file` that keeps presence across restarts: restored at start if it exists, written on SIGINT or SIGTERM and every -state-interval; none keeps presence in memory only")
 	fs.Var((*seconds)(&o.stateInterval), "state-interval", "how often the state file is written in the background, at most what a crash loses (`duration`); 0 writes it only on shutdown")
+	fs.StringVar(&o.consoleToken, "console-token", "", "serve the live console at /console/ behind HTTP basic auth with this `token` as the password (any user name); at least 16 bytes; none: no console. It guards every member's uuid and state: prefer the environment variable to the flag, which other users of the machine can see")
 	return fs
 }
 
@@ -155,6 +159,9 @@ func parseOptions(args []string, getenv func(string) string, stdout io.Writer) (
 	}
 	if o.subscribeCacheBytes <= 0 {
 		return options{}, fmt.Errorf("-subscribe-cache-bytes %d: must be positive", o.subscribeCacheBytes)
+	}
+	if o.consoleToken != "" && len(o.consoleToken) < console.MinTokenLen {
+		return options{}, fmt.Errorf("-console-token: %d bytes, at least %d: the token guards every member's uuid and state (make one with: openssl rand -hex 16)", len(o.consoleToken), console.MinTokenLen)
 	}
 	if o.subscribeCacheAge < time.Second {
 		return options{}, fmt.Errorf("-subscribe-cache-age %v: must be at least 1s", o.subscribeCacheAge)

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/presenced/presence/console"
 	"github.com/presenced/presence/engine"
 	"github.com/presenced/presence/httpapi"
 )
@@ -99,6 +101,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// when the server starts shutting down; this covers every other return.
 	defer api.Close()
 	m.watchSubscribe(api)
+	con, err := newConsole(svc, o, sc, logger)
+	if err != nil {
+		return err
+	}
+	if con != nil {
+		defer con.Close()
+		logger.Info("console", "path", console.DefaultPath)
+	}
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -109,9 +119,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"keys", len(sc.keys),
 		"grants", sc.authorizer != nil)
 	root := newRootHandler(api, m.handler())
+	if con != nil {
+		root.console = con
+	}
 	// http.Server.Shutdown does not cancel request contexts: without Close,
-	// the drain would wait out the hold of every waiting long-poll.
-	closeAPI := func() { _ = api.Close() }
+	// the drain would wait out the hold of every waiting long-poll, and the
+	// console's streams, which never end on their own.
+	closeAPI := func() {
+		_ = api.Close()
+		if con != nil {
+			_ = con.Close()
+		}
+	}
 	if err := serve(ctx, ln, root, closeAPI, logger, o.shutdownTimeout); err != nil {
 		return err
 	}
@@ -246,6 +265,8 @@ func newHTTPServer(h http.Handler, logger *slog.Logger, base context.Context) *h
 // instead, each with its cursor and no events.
 type rootHandler struct {
 	api, metrics http.Handler
+	// console, if not nil, serves /console and the paths under /console/.
+	console http.Handler
 }
 
 func newRootHandler(api, metrics http.Handler) *rootHandler {
@@ -261,7 +282,35 @@ func (h *rootHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveHealth(w, r)
 		return
 	}
+	if h.console != nil && isConsolePath(r.URL.Path) {
+		h.console.ServeHTTP(w, r)
+		return
+	}
 	h.api.ServeHTTP(w, r)
+}
+
+// isConsolePath reports whether path is the console's: /console, or under
+// /console/.
+func isConsolePath(path string) bool {
+	return strings.HasPrefix(path, console.DefaultPath) || path == strings.TrimSuffix(console.DefaultPath, "/")
+}
+
+// newConsole returns the console of p the options ask for, nil without a
+// token. It offers the config file's sub keys (which the console needs only
+// if p is not a console.Inspector).
+func newConsole(p httpapi.Presence, o options, sc serverConfig, logger *slog.Logger) (*console.Console, error) {
+	if o.consoleToken == "" {
+		return nil, nil
+	}
+	cfg := console.Config{Token: o.consoleToken, Logger: logger}
+	for _, k := range sc.keys {
+		cfg.SubKeys = append(cfg.SubKeys, k.SubKey)
+	}
+	con, err := console.New(p, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return con, nil
 }
 
 // serveHealth answers 200 "ok" while the server runs.
