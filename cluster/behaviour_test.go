@@ -13,13 +13,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/presenced/presence/console"
 	"github.com/presenced/presence/engine"
 	"github.com/presenced/presence/events"
 	"github.com/presenced/presence/httpapi"
 	"github.com/presenced/presence/internal/natstest"
 )
 
-var _ httpapi.Presence = (*Node)(nil)
+var (
+	_ httpapi.Presence  = (*Node)(nil)
+	_ console.Inspector = (*Node)(nil)
+)
 
 // streamMsgs counts the messages of every bucket of n.
 func streamMsgs(t *testing.T, n *Node) uint64 {
@@ -327,4 +331,34 @@ func TestBucketsAreKeyValue(t *testing.T) {
 	st, err := n.js.Stream(bg, "KV_presence-0")
 	require.NoError(t, err)
 	assert.Equal(t, jetstream.FileStorage, st.CachedInfo().Config.Storage)
+}
+
+// TestInspector: the node answers the console's questions (console.Inspector)
+// as the engine does.
+func TestInspector(t *testing.T) {
+	srv := natstest.Start(t)
+	n := newNode(t, srv.URL(), Config{Buckets: 2})
+	for i, chs := range [][]string{{"Lobby", "hall"}, {"lobby"}, {"Lobby"}} {
+		beat(t, n, fmt.Sprint("u", i), chs...)
+	}
+	require.NoError(t, n.AddChannelsToGroup("other", "g", "x"))
+	sks, err := n.SubKeys()
+	require.NoError(t, err)
+	assert.Equal(t, []engine.SubKeyStats{{SubKey: "other"}, {SubKey: sk, Channels: 3, Members: 4, UUIDs: sks[1].UUIDs}}, sks)
+	assert.GreaterOrEqual(t, sks[1].UUIDs, 3, "each uuid once per bucket it is in")
+
+	top, err := n.TopChannels(engine.TopChannelsRequest{SubKey: sk, Limit: 2})
+	require.NoError(t, err)
+	assert.Equal(t, engine.TopChannelsResult{Channels: []engine.ChannelCount{{Channel: "Lobby", Occupancy: 2}, {Channel: "hall", Occupancy: 1}}, Matched: 3, Members: 4}, top)
+	top, err = n.TopChannels(engine.TopChannelsRequest{SubKey: sk, Match: "LOB", After: &top.Channels[0]})
+	require.NoError(t, err)
+	assert.Equal(t, []engine.ChannelCount{{Channel: "lobby", Occupancy: 1}}, top.Channels)
+	_, err = n.TopChannels(engine.TopChannelsRequest{SubKey: sk, Limit: -1})
+	require.ErrorIs(t, err, engine.ErrInvalidPaging)
+
+	hn, err := n.HereNow(engine.HereNowRequest{SubKey: sk, Channels: []string{"hall"}, TimeLeft: true})
+	require.NoError(t, err)
+	require.Len(t, hn.Channels[0].Members, 1)
+	left := hn.Channels[0].Members[0].TimeLeft
+	assert.True(t, left > 0 && left <= time.Minute, "a minute's heartbeat: %v left", left)
 }

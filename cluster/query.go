@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/presenced/presence/engine"
 )
@@ -27,12 +28,13 @@ func (n *Node) HereNow(r engine.HereNowRequest) (engine.HereNowResult, error) {
 		r.Limit = engine.DefaultHereNowLimit
 	}
 	var res engine.HereNowResult
+	now := time.Now().UnixNano()
 	add := func(s *shard, ch *vchannel) {
 		cp := engine.ChannelPresence{Channel: ch.name, Occupancy: len(ch.members)}
 		if cp.Occupancy == 0 {
 			return
 		}
-		if r.UUIDs || r.State {
+		if r.UUIDs || r.State || r.TimeLeft {
 			cp.Members = []engine.Member{}
 			if r.Offset < len(ch.members) {
 				page := ch.members[r.Offset:min(len(ch.members), r.Offset+r.Limit)]
@@ -41,6 +43,10 @@ func (n *Node) HereNow(r engine.HereNowRequest) (engine.HereNowResult, error) {
 					cp.Members[i].UUID = m.c.uuid
 					if r.State {
 						cp.Members[i].State = m.state
+					}
+					if r.TimeLeft {
+						// Until the key's TTL runs out, by this node's clock.
+						cp.Members[i].TimeLeft = time.Duration(max(m.expires.Load()-now, 0))
 					}
 				}
 			}
