@@ -49,6 +49,17 @@
 // batch); a call whose channels span several buckets is written bucket by
 // bucket.
 //
+// Keys keep history: a member bucket keeps each key's last 16 messages, each
+// until its own TTL, so that a node reading a little late still reads every
+// change (see below). JetStream writes a timeout marker only when a key's
+// last message expires, so a key's newest message must always expire last:
+// a write that would expire before the key's last message (a heartbeat with
+// a shorter timeout than the one before, a join over a leave's marker)
+// rolls up the key's older messages, and a leave's marker lives as long as
+// the member it removes had left (at least MarkerTTL), so that no older
+// message shows the member again when the marker goes. The groups bucket
+// keeps one message per key: its history derives no events.
+//
 // # Reading, and the same events everywhere
 //
 // Each node reads every bucket's stream in order (an ordered consumer from

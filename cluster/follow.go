@@ -27,8 +27,8 @@ type follower struct {
 	cc        jetstream.ConsumeContext
 }
 
-func (f *follower) init(ctx context.Context, n *Node, bucket string) error {
-	st, err := n.ensureStream(ctx, bucket)
+func (f *follower) init(ctx context.Context, n *Node, bucket string, keep int64) error {
+	st, err := n.ensureStream(ctx, bucket, keep)
 	if err != nil {
 		return err
 	}

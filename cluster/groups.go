@@ -34,7 +34,9 @@ type vgroup struct {
 func newGroupShard(ctx context.Context, n *Node) (*groupShard, error) {
 	g := &groupShard{n: n, groups: make(map[string]map[string]*vgroup)}
 	bucket := groupBucket(n.cfg.Bucket)
-	if err := g.init(ctx, n, bucket); err != nil {
+	// A group's history derives no events: its key keeps its last message
+	// only, and a deleted group's marker leaves nothing older behind.
+	if err := g.init(ctx, n, bucket, 1); err != nil {
 		return nil, err
 	}
 	kv, err := n.js.KeyValue(ctx, bucket)

@@ -172,11 +172,11 @@ func (n *Node) Repairs() uint64 { return n.count.repairs.Load() }
 // ensureStream creates a bucket's stream, or updates it to cfg's replicas
 // and marker TTL: a key-value bucket as JetStream's own tools see one, with
 // per-message TTLs, markers for expired keys and atomic batches.
-func (n *Node) ensureStream(ctx context.Context, bucket string) (jetstream.Stream, error) {
+func (n *Node) ensureStream(ctx context.Context, bucket string, keep int64) (jetstream.Stream, error) {
 	sc := jetstream.StreamConfig{
 		Name:                   streamOf(bucket),
 		Subjects:               []string{subjectPrefix(bucket) + ">"},
-		MaxMsgsPerSubject:      history,
+		MaxMsgsPerSubject:      keep,
 		MaxBytes:               -1,
 		MaxMsgSize:             -1,
 		MaxMsgs:                -1,

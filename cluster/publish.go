@@ -20,8 +20,12 @@ type put struct {
 	rev     uint64
 	remove  bool // a leave: a purge marker instead of a value
 	value   []byte
-	ttl     time.Duration // of a value
-	seq     uint64        // set once written
+	// ttl is the message's TTL: a value's, or a marker's (zero: MarkerTTL).
+	ttl time.Duration
+	// rollup drops the key's older messages as this one is stored (see
+	// "Keys keep history" in the package documentation).
+	rollup bool
+	seq    uint64 // set once written
 }
 
 // errConflict is a compare-and-swap that lost: some key's last message was
@@ -42,9 +46,12 @@ func isConflict(err error) bool {
 func (n *Node) message(p *put) *nats.Msg {
 	m := nats.NewMsg(p.subject)
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(p.rev, 10))
+	if p.rollup {
+		m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	}
 	if p.remove {
 		m.Header.Set(kvOperation, kvPurge)
-		m.Header.Set(jetstream.MsgTTLHeader, ttlString(n.cfg.MarkerTTL))
+		m.Header.Set(jetstream.MsgTTLHeader, ttlString(max(p.ttl, n.cfg.MarkerTTL)))
 		return m
 	}
 	m.Header.Set(jetstream.MsgTTLHeader, ttlString(p.ttl))
@@ -160,7 +167,7 @@ type last struct {
 	rev     uint64 // 0: the key has no message
 	present bool   // the last message is a value, not a marker
 	state   json.RawMessage
-	expires int64 // of a value, Unix nanoseconds
+	expires int64 // when the last message expires, Unix nanoseconds; 0: never, or no message
 }
 
 // fetch reads the last message of subject from s's stream.
@@ -173,12 +180,14 @@ func (s *shard) fetch(ctx context.Context, subject string) (last, error) {
 		return last{}, err
 	}
 	l := last{rev: m.Sequence}
+	if ttl := ttlOfHeader(m.Header); ttl > 0 {
+		l.expires = m.Time.UnixNano() + int64(ttl)
+	}
 	if opOf(m.Header) == opPut {
 		l.present = true
 		if len(m.Data) > 0 {
 			l.state = json.RawMessage(m.Data)
 		}
-		l.expires = m.Time.UnixNano() + int64(ttlOfHeader(m.Header))
 	}
 	return l, nil
 }

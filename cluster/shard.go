@@ -100,7 +100,7 @@ func newShard(ctx context.Context, n *Node, idx int) (*shard, error) {
 		spaces:  make(map[string]*space),
 		ivChans: make(map[*vchannel]string),
 	}
-	if err := s.init(ctx, n, memberBucket(n.cfg.Bucket, idx)); err != nil {
+	if err := s.init(ctx, n, memberBucket(n.cfg.Bucket, idx), history); err != nil {
 		return nil, err
 	}
 	return s, nil

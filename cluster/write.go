@@ -255,6 +255,11 @@ func (n *Node) Heartbeat(ctx context.Context, r engine.HeartbeatRequest) (engine
 				return false, nil
 			}
 			t.put.rev, t.put.ttl, t.put.remove = t.known.rev, ttl, false
+			// A key's newest message must expire last, or JetStream writes
+			// no marker when it does: a write that would expire before the
+			// key's last message (a shorter timeout, a join over a leave's
+			// marker) drops the key's older messages.
+			t.put.rollup = time.Now().Add(ttlOf(ttl)).UnixNano() < t.known.expires
 			t.put.value = t.known.state
 			if t.setsSt {
 				t.put.value = t.state
@@ -385,7 +390,10 @@ func (n *Node) Leave(ctx context.Context, r engine.LeaveRequest) (engine.LeaveRe
 	var res engine.LeaveResult
 	for _, group := range byShard(ts) {
 		written, err := n.applyWrite(ctx, group, func(t *target) (bool, error) {
-			t.put.rev, t.put.remove = t.known.rev, true
+			// The marker outlives the key's older messages, which it keeps
+			// for nodes still reading them: when it goes, they have gone.
+			t.put.rev, t.put.remove, t.put.rollup = t.known.rev, true, false
+			t.put.ttl = time.Duration(t.known.expires-time.Now().UnixNano()) + time.Second
 			return t.known.present, nil
 		})
 		if err != nil {
