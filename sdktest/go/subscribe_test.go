@@ -169,7 +169,8 @@ func subsequence(want, got []string) bool {
 }
 
 // TestSubscribePresenceEvents: A watches a channel; B subscribes with state,
-// changes its state, unsubscribes, subscribes again and goes silent. A
+// changes its state, unsubscribes, subscribes again (through a second SDK
+// client with B's uuid) and goes silent. A
 // receives join (with the state), state-change, leave, join and timeout, in
 // that order, and Here Now agrees on every server after each step.
 func TestSubscribePresenceEvents(t *testing.T) {
@@ -189,13 +190,14 @@ func testSubscribePresenceEvents(t *testing.T, d deployment) {
 		t.Helper()
 		hereNowEverywhere(t, d, room, want, bid)
 	}
-	b := newWatcher(t, d.client, bid, func(c *pubnub.Config) {
-		// SetPresenceTimeout raises anything under 20 s to 20 s; the fields
-		// take 4 s (heartbeats every second), so that B times out within
-		// seconds of going silent.
+	// SetPresenceTimeout raises anything under 20 s to 20 s; the fields take
+	// 4 s (heartbeats every second), so that B times out within seconds of
+	// going silent.
+	fourSeconds := func(c *pubnub.Config) {
 		c.PresenceTimeout = 4
 		c.HeartbeatInterval = 1
-	})
+	}
+	b := newWatcher(t, d.client, bid, fourSeconds)
 	b.pn.Subscribe().Channels([]string{room}).State(map[string]any{"mood": "happy"}).Execute()
 	b.waitConnected(t)
 	a.until(t, "join with state", eventWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "join") == 1 })
@@ -214,12 +216,14 @@ func testSubscribePresenceEvents(t *testing.T, d deployment) {
 	a.until(t, "leave", eventWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "leave") == 1 })
 	hereNowOfB()
 
-	b.pn.Subscribe().Channels([]string{room}).Execute()
+	// B subscribes again through a client of its own whose Destroy sends no
+	// leave (set before it starts: the SDK reads its Config on goroutines of
+	// its own), then goes silent: no leave, no more heartbeats or subscribe
+	// calls.
+	silent := newWatcher(t, d.client, bid, both(fourSeconds, func(c *pubnub.Config) { c.SuppressLeaveEvents = true }))
+	silent.pn.Subscribe().Channels([]string{room}).Execute()
 	a.until(t, "second join", eventWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "join") == 2 })
-
-	// Silent: no leave, no more heartbeats or subscribe calls.
-	b.pn.Config.SuppressLeaveEvents = true
-	destroy(b.pn)
+	destroy(silent.pn)
 	start := time.Now()
 	evs := a.until(t, "timeout", timeoutWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "timeout") == 1 })
 	t.Logf("timeout after %v of silence", time.Since(start).Round(100*time.Millisecond))
