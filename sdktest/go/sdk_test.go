@@ -1,6 +1,8 @@
 // Package sdktest drives the PubNub Go SDK (github.com/pubnub/go v4.10.0)
-// against the engine behind httpapi, served in-process by httptest. It lives
-// in a module of its own so that the SDK never enters the library's go.mod.
+// against the engine behind httpapi, served in-process by httptest, and its
+// subscribe tests also against two cluster nodes of one presence on a NATS
+// JetStream server started in the test (nodes_test.go). It lives in a module
+// of its own so that the SDK never enters the library's go.mod.
 //
 // Which SDK call issues which request (read from the SDK's source):
 //
@@ -33,6 +35,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/presenced/presence/cluster"
 	"github.com/presenced/presence/engine"
 	"github.com/presenced/presence/httpapi"
 )
@@ -56,6 +59,22 @@ var engineConfig = engine.Config{
 	AnnounceMax:    2,
 	IntervalDeltas: true,
 	Interval:       time.Second,
+}
+
+// clusterConfig is engineConfig for the nodes of newCluster, as presenced
+// -nats passes its flags on (expiry is JetStream's: no Tick).
+var clusterConfig = cluster.Config{
+	MinTimeout:     engineConfig.MinTimeout,
+	DefaultTimeout: engineConfig.DefaultTimeout,
+	AnnounceMax:    engineConfig.AnnounceMax,
+	IntervalDeltas: engineConfig.IntervalDeltas,
+	Interval:       engineConfig.Interval,
+}
+
+// keys are the keysets every server of the suite serves.
+var keys = []httpapi.Key{
+	{SubKey: subKey, PubKey: pubKey},
+	{SubKey: signedSubKey, PubKey: signedPubKey, SecretKey: secretKey},
 }
 
 // newServer starts the engine behind httpapi on a loopback port, serving an
@@ -93,10 +112,18 @@ func newRecordingServer(t *testing.T) (string, *requestLog) {
 	t.Helper()
 	eng, err := engine.New(engineConfig)
 	require.NoError(t, err)
-	h, err := httpapi.New(eng, httpapi.Config{Keys: []httpapi.Key{
-		{SubKey: subKey, PubKey: pubKey},
-		{SubKey: signedSubKey, PubKey: signedPubKey, SecretKey: secretKey},
-	}})
+	t.Cleanup(func() { require.NoError(t, eng.Close()) })
+	return serve(t, eng, httpapi.Config{})
+}
+
+// serve serves p behind httpapi, configured by cfg with the suite's keys, on
+// a loopback port, and returns its host:port and the log of the requests it
+// receives. Both are stopped at the end of the test, before p (which the
+// caller closes in a cleanup registered earlier), the API first.
+func serve(t *testing.T, p httpapi.Presence, cfg httpapi.Config) (string, *requestLog) {
+	t.Helper()
+	cfg.Keys = keys
+	h, err := httpapi.New(p, cfg)
 	require.NoError(t, err)
 	log := &requestLog{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +135,6 @@ func newRecordingServer(t *testing.T) (string, *requestLog) {
 	t.Cleanup(func() {
 		require.NoError(t, h.Close())
 		srv.Close()
-		require.NoError(t, eng.Close())
 	})
 	return strings.TrimPrefix(srv.URL, "http://"), log
 }
@@ -168,12 +194,17 @@ var presenceConfigs = []struct {
 	{"presence timeout 20", presenceTimeout20},
 }
 
-// forEachPresenceConfig runs test once per presence configuration, as a
-// subtest, with that configuration's configure function (nil for the SDK's
-// defaults).
-func forEachPresenceConfig(t *testing.T, test func(t *testing.T, presence func(*pubnub.Config))) {
-	for _, pc := range presenceConfigs {
-		t.Run(pc.name, func(t *testing.T) { test(t, pc.configure) })
+// forEachServerAndConfig runs test once per deployment (nodes_test.go) and
+// presence configuration, as a subtest, with a server of that deployment
+// started for it, the host its clients talk to (node 1 of two nodes), and
+// that configuration's configure function (nil for the SDK's defaults).
+func forEachServerAndConfig(t *testing.T, test func(t *testing.T, host string, presence func(*pubnub.Config))) {
+	for _, dep := range deployments {
+		t.Run(dep.name, func(t *testing.T) {
+			for _, pc := range presenceConfigs {
+				t.Run(pc.name, func(t *testing.T) { test(t, dep.start(t).client, pc.configure) })
+			}
+		})
 	}
 }
 
@@ -274,8 +305,7 @@ func sorted(s ...string) []string {
 }
 
 func TestHeartbeatWithState(t *testing.T) {
-	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
-		host := newServer(t)
+	forEachServerAndConfig(t, func(t *testing.T, host string, presence func(*pubnub.Config)) {
 		ch := uniq("hb")
 		alice := newClient(t, host, uniq("alice"), presence)
 
@@ -320,43 +350,44 @@ func TestHeartbeatParameter(t *testing.T) {
 }
 
 func TestPresenceLoopAndLeave(t *testing.T) {
-	host := newServer(t)
-	ch1, ch2 := uniq("loop"), uniq("loop")
-	// With the SDK's defaults (presence timeout 0) Presence().Connected(true)
-	// starts no loop at all: an application that uses it sets a timeout.
-	bob := newClient(t, host, uniq("bob"), presenceTimeout20)
-	observer := newClient(t, host, uniq("observer"), nil)
+	forEachDeployment(t, func(t *testing.T, d deployment) {
+		host := d.client
+		ch1, ch2 := uniq("loop"), uniq("loop")
+		// With the SDK's defaults (presence timeout 0) Presence().Connected(true)
+		// starts no loop at all: an application that uses it sets a timeout.
+		bob := newClient(t, host, uniq("bob"), presenceTimeout20)
+		observer := newClient(t, host, uniq("observer"), nil)
 
-	// Presence().Connected(true) starts the SDK's heartbeat loop, whose first
-	// heartbeat goes out at once; wait for it through Where Now. Without
-	// State the SDK sends state=null, which the server takes as no state.
-	bob.Presence().Channels([]string{ch1, ch2}).Connected(true).Execute()
-	require.Eventually(t, func() bool {
-		resp, _, err := observer.WhereNow().UUID(bob.Config.UUID).Execute()
-		return err == nil && len(resp.Channels) == 2
-	}, waitTimeout, pollInterval, "the heartbeat loop's first heartbeat")
-	bob.Presence().Connected(false).Execute() // stops the loop; sends nothing
+		// Presence().Connected(true) starts the SDK's heartbeat loop, whose first
+		// heartbeat goes out at once; wait for it through Where Now. Without
+		// State the SDK sends state=null, which the server takes as no state.
+		bob.Presence().Channels([]string{ch1, ch2}).Connected(true).Execute()
+		require.Eventually(t, func() bool {
+			resp, _, err := observer.WhereNow().UUID(bob.Config.UUID).Execute()
+			return err == nil && len(resp.Channels) == 2
+		}, waitTimeout, pollInterval, "the heartbeat loop's first heartbeat")
+		bob.Presence().Connected(false).Execute() // stops the loop; sends nothing
 
-	status, err := bob.Leave().Channels([]string{ch1}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 200, status.StatusCode)
-	assert.Equal(t, []string{ch2}, whereNow(t, observer, bob.Config.UUID))
+		status, err := bob.Leave().Channels([]string{ch1}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 200, status.StatusCode)
+		assert.Equal(t, []string{ch2}, whereNow(t, observer, bob.Config.UUID))
 
-	resp, _, err := observer.HereNow().Channels([]string{ch1, ch2}).IncludeUUIDs(true).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 1, resp.TotalOccupancy)
-	assert.Equal(t, []occupant{{bob.Config.UUID, nil}}, occupantsOf(t, resp, ch2))
+		resp, _, err := observer.HereNow().Channels([]string{ch1, ch2}).IncludeUUIDs(true).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 1, resp.TotalOccupancy)
+		assert.Equal(t, []occupant{{bob.Config.UUID, nil}}, occupantsOf(t, resp, ch2))
 
-	// Leaving a channel one is not on succeeds and changes nothing.
-	status, err = bob.Leave().Channels([]string{ch1}).Execute()
-	require.NoError(t, err)
-	assert.Equal(t, 200, status.StatusCode)
-	assert.Equal(t, []string{ch2}, whereNow(t, observer, bob.Config.UUID))
+		// Leaving a channel one is not on succeeds and changes nothing.
+		status, err = bob.Leave().Channels([]string{ch1}).Execute()
+		require.NoError(t, err)
+		assert.Equal(t, 200, status.StatusCode)
+		assert.Equal(t, []string{ch2}, whereNow(t, observer, bob.Config.UUID))
+	})
 }
 
 func TestHereNow(t *testing.T) {
-	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
-		host := newServer(t)
+	forEachServerAndConfig(t, func(t *testing.T, host string, presence func(*pubnub.Config)) {
 		ch, other := uniq("hn"), uniq("hn")
 		alice := newClient(t, host, uniq("alice"), presence)
 		bob := newClient(t, host, uniq("bob"), presence)
@@ -413,8 +444,7 @@ func TestHereNow(t *testing.T) {
 }
 
 func TestWhereNow(t *testing.T) {
-	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
-		host := newServer(t)
+	forEachServerAndConfig(t, func(t *testing.T, host string, presence func(*pubnub.Config)) {
 		ch1, ch2 := uniq("wn"), uniq("wn")
 		dave := newClient(t, host, uniq("dave"), presence)
 		heartbeat(t, dave, []string{ch1, ch2}, nil, nil)
@@ -427,8 +457,7 @@ func TestWhereNow(t *testing.T) {
 }
 
 func TestSetAndGetState(t *testing.T) {
-	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
-		host := newServer(t)
+	forEachServerAndConfig(t, func(t *testing.T, host string, presence func(*pubnub.Config)) {
 		ch1, ch2, absent := uniq("st"), uniq("st"), uniq("st")
 		erin := newClient(t, host, uniq("erin"), presence)
 		heartbeat(t, erin, []string{ch1, ch2}, nil, nil)
@@ -483,8 +512,7 @@ func TestSetAndGetState(t *testing.T) {
 }
 
 func TestChannelGroups(t *testing.T) {
-	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
-		host := newServer(t)
+	forEachServerAndConfig(t, func(t *testing.T, host string, presence func(*pubnub.Config)) {
 		g := uniq("group")
 		a, b, c := uniq("cg"), uniq("cg"), uniq("cg")
 		pn := newClient(t, host, uniq("admin"), presence)
@@ -552,8 +580,7 @@ func TestChannelGroups(t *testing.T) {
 }
 
 func TestSignedKeyset(t *testing.T) {
-	forEachPresenceConfig(t, func(t *testing.T, presence func(*pubnub.Config)) {
-		host := newServer(t)
+	forEachServerAndConfig(t, func(t *testing.T, host string, presence func(*pubnub.Config)) {
 		ch := uniq("signed")
 		g := uniq("signed-group")
 		judy := newClient(t, host, uniq("judy"), both(signed, presence))

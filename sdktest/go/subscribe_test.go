@@ -13,6 +13,10 @@ package sdktest
 // out of an interface{} holding a float64, so PNPresence.Occupancy is always
 // 0, and it leaves Join, Leave and Timeout of interval events empty: neither
 // is checked here.
+//
+// Each test runs against each deployment (nodes_test.go): one engine, and two
+// cluster nodes of one presence with the watcher, A, subscribed through node
+// 2 and every other client on node 1.
 
 import (
 	"cmp"
@@ -165,27 +169,39 @@ func subsequence(want, got []string) bool {
 }
 
 // TestSubscribePresenceEvents: A watches a channel; B subscribes with state,
-// changes its state, unsubscribes, subscribes again and goes silent. A
+// changes its state, unsubscribes, subscribes again (through a second SDK
+// client with B's uuid) and goes silent. A
 // receives join (with the state), state-change, leave, join and timeout, in
-// that order.
+// that order, and Here Now agrees on every server after each step.
 func TestSubscribePresenceEvents(t *testing.T) {
-	host := newServer(t)
+	forEachDeployment(t, testSubscribePresenceEvents)
+}
+
+func testSubscribePresenceEvents(t *testing.T, d deployment) {
 	room := uniq("room")
-	a := newWatcher(t, host, uniq("a"), nil)
+	a := newWatcher(t, d.watch, uniq("a"), nil)
 	a.pn.Subscribe().Channels([]string{room}).WithPresence(true).Execute()
 	a.waitConnected(t)
 
 	bid := uniq("b")
-	b := newWatcher(t, host, bid, func(c *pubnub.Config) {
-		// SetPresenceTimeout raises anything under 20 s to 20 s; the fields
-		// take 4 s (heartbeats every second), so that B times out within
-		// seconds of going silent.
+	// Here Now is compared for B only: A's own presence rests on its
+	// long-polls, each a heartbeat with the server's default timeout.
+	hereNowOfB := func(want ...occupant) {
+		t.Helper()
+		hereNowEverywhere(t, d, room, want, bid)
+	}
+	// SetPresenceTimeout raises anything under 20 s to 20 s; the fields take
+	// 4 s (heartbeats every second), so that B times out within seconds of
+	// going silent.
+	fourSeconds := func(c *pubnub.Config) {
 		c.PresenceTimeout = 4
 		c.HeartbeatInterval = 1
-	})
+	}
+	b := newWatcher(t, d.client, bid, fourSeconds)
 	b.pn.Subscribe().Channels([]string{room}).State(map[string]any{"mood": "happy"}).Execute()
 	b.waitConnected(t)
 	a.until(t, "join with state", eventWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "join") == 1 })
+	hereNowOfB(occupant{bid, map[string]any{"mood": "happy"}})
 
 	_, _, err := b.pn.SetState().Channels([]string{room}).State(map[string]any{"mood": "busy"}).Execute()
 	require.NoError(t, err)
@@ -194,19 +210,24 @@ func TestSubscribePresenceEvents(t *testing.T) {
 			return e.Event == "state-change" && e.State != nil && e.State.(map[string]any)["mood"] == "busy"
 		})
 	})
+	hereNowOfB(occupant{bid, map[string]any{"mood": "busy"}})
 
 	b.pn.Unsubscribe().Channels([]string{room}).Execute()
 	a.until(t, "leave", eventWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "leave") == 1 })
+	hereNowOfB()
 
-	b.pn.Subscribe().Channels([]string{room}).Execute()
+	// B subscribes again through a client of its own whose Destroy sends no
+	// leave (set before it starts: the SDK reads its Config on goroutines of
+	// its own), then goes silent: no leave, no more heartbeats or subscribe
+	// calls.
+	silent := newWatcher(t, d.client, bid, both(fourSeconds, func(c *pubnub.Config) { c.SuppressLeaveEvents = true }))
+	silent.pn.Subscribe().Channels([]string{room}).Execute()
 	a.until(t, "second join", eventWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "join") == 2 })
-
-	// Silent: no leave, no more heartbeats or subscribe calls.
-	b.pn.Config.SuppressLeaveEvents = true
-	destroy(b.pn)
+	destroy(silent.pn)
 	start := time.Now()
 	evs := a.until(t, "timeout", timeoutWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "timeout") == 1 })
 	t.Logf("timeout after %v of silence", time.Since(start).Round(100*time.Millisecond))
+	hereNowOfB()
 
 	got := eventsOf(evs, bid)
 	var seq []string
@@ -227,17 +248,20 @@ func TestSubscribePresenceEvents(t *testing.T) {
 // TestSubscribeIntervalEvents: with announce max 2, A watches a channel while
 // B and C subscribe; B's join is announced, C's comes in an interval event.
 func TestSubscribeIntervalEvents(t *testing.T) {
-	host := newServer(t)
+	forEachDeployment(t, testSubscribeIntervalEvents)
+}
+
+func testSubscribeIntervalEvents(t *testing.T, d deployment) {
 	hall := uniq("hall")
-	a := newWatcher(t, host, uniq("a"), nil)
+	a := newWatcher(t, d.watch, uniq("a"), nil)
 	a.pn.Subscribe().Channels([]string{hall}).WithPresence(true).Execute()
 	a.waitConnected(t)
 	bid, cid := uniq("b"), uniq("c")
-	b := newWatcher(t, host, bid, nil)
+	b := newWatcher(t, d.client, bid, nil)
 	b.pn.Subscribe().Channels([]string{hall}).Execute()
 	b.waitConnected(t)
 	a.until(t, "B's join", eventWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "join") == 1 })
-	c := newWatcher(t, host, cid, nil)
+	c := newWatcher(t, d.client, cid, nil)
 	c.pn.Subscribe().Channels([]string{hall}).Execute()
 	c.waitConnected(t)
 
@@ -258,16 +282,19 @@ func TestSubscribeIntervalEvents(t *testing.T) {
 // TestSubscribeGroupEvents: A watches a channel group with presence; B's join
 // and leave on one of its channels arrive with the group as the subscription.
 func TestSubscribeGroupEvents(t *testing.T) {
-	host := newServer(t)
+	forEachDeployment(t, testSubscribeGroupEvents)
+}
+
+func testSubscribeGroupEvents(t *testing.T, d deployment) {
 	g, x, y := uniq("group"), uniq("x"), uniq("y")
-	a := newWatcher(t, host, uniq("a"), nil)
+	a := newWatcher(t, d.watch, uniq("a"), nil)
 	_, _, err := a.pn.AddChannelToChannelGroup().Channels([]string{x, y}).ChannelGroup(g).Execute()
 	require.NoError(t, err)
 	a.pn.Subscribe().ChannelGroups([]string{g}).WithPresence(true).Execute()
 	a.waitConnected(t)
 
 	bid := uniq("b")
-	b := newWatcher(t, host, bid, nil)
+	b := newWatcher(t, d.client, bid, nil)
 	b.pn.Subscribe().Channels([]string{x}).Execute()
 	b.waitConnected(t)
 	evs := a.until(t, "B's join", eventWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "join") == 1 })
@@ -287,13 +314,16 @@ func TestSubscribeGroupEvents(t *testing.T) {
 // TestSubscribeSigned: on the signed keyset the SDK signs its handshake and
 // its long-polls, cursor included, and events flow.
 func TestSubscribeSigned(t *testing.T) {
-	host := newServer(t)
+	forEachDeployment(t, testSubscribeSigned)
+}
+
+func testSubscribeSigned(t *testing.T, d deployment) {
 	room := uniq("signed-room")
-	a := newWatcher(t, host, uniq("a"), signed)
+	a := newWatcher(t, d.watch, uniq("a"), signed)
 	a.pn.Subscribe().Channels([]string{room}).WithPresence(true).Execute()
 	a.waitConnected(t)
 	bid := uniq("b")
-	b := newWatcher(t, host, bid, signed)
+	b := newWatcher(t, d.client, bid, signed)
 	b.pn.Subscribe().Channels([]string{room}).Execute()
 	b.waitConnected(t)
 	a.until(t, "B's join", eventWait, func(evs []*pubnub.PNPresence) bool { return count(evs, bid, "join") == 1 })

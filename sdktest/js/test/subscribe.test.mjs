@@ -10,10 +10,18 @@
 // The server run.sh starts keeps presence short so that a timeout takes
 // seconds: -min-timeout 2s -default-timeout 6s -tick 100ms, and
 // -announce-max 2 -deltas -interval 1s for interval events.
+//
+// The watcher, client A subscribed with presence, talks to the watch node
+// (PRESENCED_WATCH_ADDR) and every other client to PRESENCED_ADDR: against
+// two nodes of one presence, A sees through node 2 what the others do
+// through node 1, and here now agrees on both nodes. Against one server both
+// are the same.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
-import { addr, client, keys, signedClient, uniq, waitMs } from '../lib/harness.mjs';
+import {
+  addr, client, hereNowEverywhere, keys, signedClient, uniq, waitMs, watcher,
+} from '../lib/harness.mjs';
 
 const opts = { timeout: 6 * waitMs };
 
@@ -120,7 +128,7 @@ for (const eventEngine of [true, false]) {
   const mode = eventEngine ? 'event engine' : 'legacy subscription manager';
   test(`presence events in order: join with state, state-change, leave, join, timeout (${mode})`, opts, async () => {
     const room = uniq('room');
-    const a = client(uniq('a'), { enableEventEngine: eventEngine });
+    const a = watcher(uniq('a'), { enableEventEngine: eventEngine });
     const events = new Events(a);
     await subscribe(a, { channels: [room], withPresence: true });
     // A is present once connected; whether A sees its own join depends on
@@ -138,6 +146,9 @@ for (const eventEngine of [true, false]) {
       enableEventEngine: eventEngine,
     });
     const ofB = (l) => l.filter((e) => e.uuid === bid);
+    // Here now is compared for B only: A's own presence rests on its
+    // long-polls, each a heartbeat with the server's default timeout.
+    const ofBOnly = { only: [bid] };
     const n = (l, action) => ofB(l).filter((e) => e.action === action).length;
     try {
       if (eventEngine) {
@@ -152,10 +163,13 @@ for (const eventEngine of [true, false]) {
         await b.call({ op: 'setState', channels: [room], state: { mood: 'happy' } });
       }
       await events.until('join with state', (l) => n(l, 'state-change') >= 1 || (n(l, 'join') >= 1 && ofB(l)[0].state));
+      await hereNowEverywhere(room, [{ uuid: bid, state: { mood: 'happy' } }], ofBOnly);
       await b.call({ op: 'setState', channels: [room], state: { mood: 'busy' } });
       await events.until('state-change to busy', (l) => ofB(l).some((e) => e.action === 'state-change' && e.state?.mood === 'busy'));
+      await hereNowEverywhere(room, [{ uuid: bid, state: { mood: 'busy' } }], ofBOnly);
       await b.call({ op: 'unsubscribe', channels: [room] });
       await events.until('leave', (l) => n(l, 'leave') >= 1);
+      await hereNowEverywhere(room, [], ofBOnly);
       await b.call({ op: 'subscribe', channels: [room] });
       await events.until('second join', (l) => n(l, 'join') >= 2);
     } finally {
@@ -165,6 +179,7 @@ for (const eventEngine of [true, false]) {
     await events.until('timeout', (l) => n(l, 'timeout') >= 1, 3 * waitMs);
     const silence = (Date.now() - silent) / 1000;
     assert.ok(silence < 15, `timeout after ${silence} s of silence`);
+    await hereNowEverywhere(room, [], ofBOnly);
 
     const got = ofB(events.list);
     const seq = got.map((e) => `${e.action}:${e.occupancy}`);
@@ -189,7 +204,7 @@ for (const eventEngine of [true, false]) {
 
 test('interval events with deltas past announce max 2', opts, async () => {
   const hall = uniq('hall');
-  const a = client(uniq('a'));
+  const a = watcher(uniq('a'));
   const events = new Events(a);
   await subscribe(a, { channels: [hall], withPresence: true });
   const [b, c] = [client(uniq('b')), client(uniq('c'))];
@@ -217,7 +232,7 @@ test('interval events with deltas past announce max 2', opts, async () => {
 test('presence events through a channel group', opts, async () => {
   const g = uniq('group');
   const [x, y] = [uniq('x'), uniq('y')];
-  const a = client(uniq('a'));
+  const a = watcher(uniq('a'));
   await a.channelGroups.addChannels({ channelGroup: g, channels: [x, y] });
   const events = new Events(a);
   await subscribe(a, { channelGroups: [g], withPresence: true });
@@ -238,7 +253,7 @@ test('presence events through a channel group', opts, async () => {
 
 test('signed keyset: the handshake and the long-polls are signed', opts, async () => {
   const room = uniq('signed-room');
-  const a = signedClient(uniq('a'));
+  const a = watcher(uniq('a'), {}, signedClient);
   const events = new Events(a);
   await subscribe(a, { channels: [room], withPresence: true });
   const b = signedClient(uniq('b'));
