@@ -179,7 +179,10 @@ func (s *shard) apply(m jetstream.Msg) {
 		if names, ok := splitKey(key, 3); ok {
 			h := m.Headers()
 			o := opOf(h)
-			if exp := h.Get(jetstream.ExpectedLastSubjSeqHeader); exp != "" {
+			// A roll-up drops the key's older messages by design (see
+			// write.go): one this node had not read yet is no sign of its
+			// falling behind.
+			if exp := h.Get(jetstream.ExpectedLastSubjSeqHeader); exp != "" && h.Get(jetstream.MsgRollup) == "" {
 				s.checkSkip(names[0], names[1], names[2], exp)
 			}
 			s.applyMember(names[0], names[1], names[2], o, seq, at, ttlOfHeader(h), m.Data(), live)
