@@ -96,7 +96,13 @@
 // That identity holds while each node reads every message. A bucket keeps
 // the last 16 messages of each key, each until its TTL, and markers for
 // Config.MarkerTTL: a node that falls further behind than that (its reading
-// cut off for longer than MarkerTTL, say) may find messages gone. It notices
+// cut off for longer than MarkerTTL, say) may find messages gone. A
+// heartbeat that shortens a member's timeout rolls up its key's older
+// messages (see Keys keep history): a node that had not read them yet
+// derives the change from what it had read, which for a join just before
+// gives the join a later timetoken than other nodes give it. Timeouts rarely
+// shrink in practice (an SDK sends the same one each time), and the node
+// must be behind by the time between the two writes. It notices
 // (a write's compare-and-swap names a message it never read), repairs its
 // view from the bucket, counts the repair (Node.Repairs) and logs it; its
 // events for those members may then differ from other nodes'. A sweep every
