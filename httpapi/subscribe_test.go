@@ -412,3 +412,29 @@ func TestSubscribeSigned(t *testing.T) {
 		golden(t, "signature_mismatch.json", rec.Body.Bytes())
 	})
 }
+
+// TestSubscribeShared: servers sharing a presence keep every sub key's
+// events from the start, before any subscribe call names it, and take a
+// cursor a little ahead of their own clock as a cursor, where one server
+// alone takes it for a handshake.
+func TestSubscribeShared(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		e := newSubEnv(t, Config{SubscribeShared: true}, engine.Config{})
+		cursor := strconv.FormatInt(events.Timetoken(time.Now()), 10) // as another server handed it out
+		time.Sleep(time.Second)
+		e.beat("u1", nil, "ch1") // before any subscribe call of this sub key
+		synctest.Wait()
+		a := decodeAnswer(t, e.get(subPre+"/ch1-pnpres/0?uuid=w&tt="+cursor))
+		assert.Equal(t, []string{"join u1"}, actions(a), "kept from the start, delivered to the cursor")
+
+		ahead := strconv.FormatInt(events.Timetoken(time.Now().Add(10*time.Second)), 10)
+		p := e.start(subPre + "/ch1-pnpres/0?uuid=w&tt=" + ahead)
+		assert.False(t, p.answered(), "a cursor ahead, within a minute, waits as a cursor")
+		p.cancel()
+		<-p.done
+
+		alone := newSubEnv(t, Config{}, engine.Config{})
+		a = decodeAnswer(t, alone.get(subPre+"/ch1-pnpres/0?uuid=w&tt="+ahead))
+		assert.NotEqual(t, ahead, a.T.T, "alone, a server takes it for a handshake: now")
+	})
+}
