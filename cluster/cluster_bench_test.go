@@ -3,8 +3,10 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,16 +52,23 @@ func (l *latencies) add(d time.Duration) {
 	l.mu.Unlock()
 }
 
-func (l *latencies) report(b *testing.B) {
+func (l *latencies) report(b *testing.B) { l.reportAs(b, "") }
+
+// reportAs reports the median and the 99th percentile, in ms, as
+// <prefix>-p50-ms and <prefix>-p99-ms.
+func (l *latencies) reportAs(b *testing.B, prefix string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.d) == 0 {
 		return
 	}
+	if prefix != "" {
+		prefix += "-"
+	}
 	slices.Sort(l.d)
 	q := func(p float64) float64 { return float64(l.d[int(p*float64(len(l.d)-1))]) / 1e6 }
-	b.ReportMetric(q(0.5), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(q(0.5), prefix+"p50-ms")
+	b.ReportMetric(q(0.99), prefix+"p99-ms")
 }
 
 // heartbeater is what the heartbeat benchmarks call: a node, or the
@@ -117,7 +126,7 @@ func BenchmarkClusterHeartbeat(b *testing.B) {
 				}
 				var lat latencies
 				var next atomic.Int64
-				b.SetParallelism(benchInFlight / runtime.GOMAXPROCS(0))
+				b.SetParallelism(max(benchInFlight/runtime.GOMAXPROCS(0), 1))
 				b.ResetTimer()
 				start, cpu0 := time.Now(), cpuTime()
 				b.RunParallel(func(pb *testing.PB) {
@@ -158,26 +167,36 @@ func BenchmarkClusterReplicationLag(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer sub.Close()
-			var lat latencies
+			// after: from the answer to the join through node 0 to its event
+			// at node 1; e2e: from the call to that event.
+			var after, e2e latencies
 			b.ResetTimer()
 			for i := range b.N {
 				t0 := time.Now()
 				if _, err := nodes[0].Heartbeat(bg, engine.HeartbeatRequest{SubKey: sk, UUID: fmt.Sprint("u", i), Channels: []string{"c"}, Timeout: 5 * time.Minute}); err != nil {
 					b.Fatal(err)
 				}
-				written := time.Since(t0)
+				answered := time.Now()
 				<-sub.Events()
-				lat.add(time.Since(t0) - written)
+				after.add(time.Since(answered))
+				e2e.add(time.Since(t0))
 			}
 			b.StopTimer()
-			lat.report(b)
+			after.reportAs(b, "after-answer")
+			e2e.reportAs(b, "e2e")
 		})
 	}
 }
 
 // benchInFlight is how many heartbeats the benchmarks keep in flight: a
-// server's many clients.
-var benchInFlight = 512
+// server's many clients. PRESENCE_BENCH_INFLIGHT sets it (a few, to see the
+// latency of a lightly loaded cluster).
+var benchInFlight = func() int {
+	if n, err := strconv.Atoi(os.Getenv("PRESENCE_BENCH_INFLIGHT")); err == nil && n > 0 {
+		return n
+	}
+	return 512
+}()
 
 // cpuTime is the CPU time the process has used, user and system: with the
 // JetStream servers in the process, its growth per heartbeat is the

@@ -24,7 +24,7 @@ func BenchmarkRawPublish(b *testing.B) {
 				b.Fatal(err)
 			}
 			var next atomic.Int64
-			b.SetParallelism(benchInFlight / runtime.GOMAXPROCS(0))
+			b.SetParallelism(max(benchInFlight/runtime.GOMAXPROCS(0), 1))
 			b.ResetTimer()
 			start, cpu0 := time.Now(), cpuTime()
 			if mode == "sync" {
