@@ -362,3 +362,21 @@ func TestInspector(t *testing.T) {
 	left := hn.Channels[0].Members[0].TimeLeft
 	assert.True(t, left > 0 && left <= time.Minute, "a minute's heartbeat: %v left", left)
 }
+
+// TestMaxMembersPerCluster: the member cap counts the whole cluster's
+// members, as a node sees them, whichever node they joined through.
+func TestMaxMembersPerCluster(t *testing.T) {
+	srv := natstest.Start(t)
+	a, b := newNode(t, srv.URL(), Config{MaxMembers: 2}), newNode(t, srv.URL(), Config{MaxMembers: 2})
+	beat(t, a, "u1", "c")
+	beat(t, a, "u2", "c")
+	eventually(t, "b sees both", func() bool { return b.Stats().Members == 2 })
+	_, err := b.Heartbeat(bg, engine.HeartbeatRequest{SubKey: sk, UUID: "u3", Channels: []string{"c"}})
+	require.ErrorIs(t, err, engine.ErrCapacity)
+	assert.Contains(t, err.Error(), "2 members, at most 2")
+	beat(t, b, "u1", "c") // a refresh needs no room
+	_, err = a.Leave(bg, engine.LeaveRequest{SubKey: sk, UUID: "u1", Channels: []string{"c"}})
+	require.NoError(t, err)
+	eventually(t, "b sees the leave", func() bool { return b.Stats().Members == 1 })
+	beat(t, b, "u3", "c")
+}
