@@ -95,6 +95,19 @@ func (cs *counters) add(tok *stripeToken, t *counts) {
 	}
 }
 
+// inc adds one to counter c, on the stripe of a token of its own: add for
+// a call that counts one thing, the refresh of a present member.
+func (cs *counters) inc(c counter) {
+	tok := cs.take()
+	cs.incOn(tok, c)
+	cs.put(tok)
+}
+
+// incOn adds one to counter c on the stripe of tok.
+func (cs *counters) incOn(tok *stripeToken, c counter) {
+	cs.stripes[tok.i&cs.mask].n[c].Add(1)
+}
+
 // value returns the sum of counter c over the stripes. Under concurrent adds
 // it is a value the counter had at some instant during the call, if only
 // adds of one sign race it.
@@ -141,8 +154,12 @@ func (p *pins) pin(cs *counters) (*stripeToken, bool) {
 	return t, true
 }
 
-// unpin ends the call pin registered and gives its token back to cs.
-func (p *pins) unpin(cs *counters, t *stripeToken) {
+// unpin ends the call pin registered: it adds the call's counts c, if not
+// nil, to cs on the stripe of the token, and gives the token back to cs.
+func (p *pins) unpin(cs *counters, t *stripeToken, c *counts) {
+	if c != nil {
+		cs.add(t, c)
+	}
 	p.stripes[t.i&p.mask].n.Add(-1)
 	cs.put(t)
 }

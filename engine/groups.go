@@ -14,7 +14,7 @@ func (e *Engine) AddChannelsToGroup(subKey, group string, channels ...string) er
 		return err
 	}
 	ks, tok := e.liveKeyspace(subKey, nil)
-	defer ks.pins.unpin(e.count, tok)
+	defer ks.pins.unpin(e.count, tok, nil)
 	for {
 		g, _ := ks.groups.GetOrCreate(group, func() *chanGroup {
 			return &chanGroup{name: strings.Clone(group), channels: make(map[string]struct{})}

@@ -83,7 +83,7 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	b.timeout = e.cfg.clampTimeout(r.Timeout)
 	b.deadline = e.wheel.Now() + int64(b.timeout)
 	if b.states == nil && e.refreshAll(b.c, targets, b.deadline) {
-		e.count.add(nil, &counts{cHeartbeats: 1})
+		e.count.inc(cHeartbeats)
 		return HeartbeatResult{Timeout: b.timeout}, nil
 	}
 	if !prepared {
@@ -173,12 +173,11 @@ func (b *beat) state(name string) (json.RawMessage, bool) {
 // join.
 func (e *Engine) apply(ctx context.Context, b *beat, subKey string, uuid index.Key, targets []string) error {
 	b.ks, b.tok = e.liveKeyspace(subKey, b.ks)
-	defer b.ks.pins.unpin(e.count, b.tok)
 	// The heartbeat counts as soon as it is in, the wait for subscribers
-	// included; what it does counts once it is done, before the unpin gives
-	// the token back.
-	e.count.add(b.tok, &counts{cHeartbeats: 1})
-	defer e.count.add(b.tok, &b.t)
+	// included; what it does counts once it is done, on the pin's token,
+	// before the unpin gives the token back.
+	e.count.incOn(b.tok, cHeartbeats)
+	defer b.ks.pins.unpin(e.count, b.tok, &b.t)
 	absent := 0
 	for _, name := range targets {
 		if b.c == nil || b.c.find(name) == nil {
@@ -194,7 +193,7 @@ func (e *Engine) apply(ctx context.Context, b *beat, subKey string, uuid index.K
 	if err := e.backpressure(ctx); err != nil {
 		return err
 	}
-	if b.c == nil && b.ks.clients.GetKey(uuid) == nil {
+	if b.c == nil {
 		// Made before any lock, and dropped if another heartbeat makes the
 		// uuid's record meanwhile.
 		b.spare = newClient(uuid.String())
@@ -274,6 +273,9 @@ func (e *Engine) refreshAll(c *client, targets []string, deadline int64) bool {
 		return false
 	}
 	slack := int64(e.cfg.Tick)
+	if len(targets) == 1 {
+		return refresh(c.find(targets[0]), deadline, slack)
+	}
 	for _, name := range targets {
 		m := c.find(name)
 		if m == nil {
