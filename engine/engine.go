@@ -318,11 +318,12 @@ func (e *Engine) backpressure(ctx context.Context) error {
 // after its locks (see counts).
 func (e *Engine) emit(t *counts, ch *channel, ev *events.Event) {
 	t[cEvents]++
-	if !e.bus.Interested(ch.ks.name, ch.name) {
+	r, ok := e.bus.Route(ch.ks.name, ch.name)
+	if !ok {
 		return
 	}
 	ev.SubKey, ev.Channel, ev.Occupancy = ch.ks.name, ch.name, len(ch.members)
-	e.bus.Publish(ev)
+	r.Publish(ev)
 }
 
 // announce reports a join, leave or timeout that has just changed ch's

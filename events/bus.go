@@ -254,6 +254,11 @@ func (b *Bus) Publish(ev *Event) {
 	}
 	ix := b.index.Load()
 	ks, subs := b.match(ix, ev)
+	b.publish(ix, ks, subs, ev)
+}
+
+// publish stamps ev and delivers it to subs and ix.all, in ks's order.
+func (b *Bus) publish(ix *index, ks *keyState, subs matched, ev *Event) {
 	now := b.now()
 	ks.mu.Lock()
 	tt := Timetoken(now)
@@ -262,6 +267,49 @@ func (b *Bus) Publish(ev *Event) {
 	}
 	ev.Time, ev.Timetoken = now, tt
 	b.deliverLocked(ix, ks, subs, ev)
+}
+
+// Route is where the events of one channel of one sub key go: the
+// subscriptions whose filters match them, as they were when Bus.Route
+// found them. A publisher that asks whether anyone listens before it builds
+// an event, as the engine does, publishes the event on the route it got, and
+// the bus looks the subscriptions up once instead of twice.
+//
+// A Route is a value for one event; a subscription added after Bus.Route
+// returned misses that event, as it would had it subscribed a moment later,
+// and one closed since receives nothing.
+type Route struct {
+	b    *Bus
+	ix   *index
+	ks   *keyState
+	subs matched
+}
+
+// Route returns the route of the events of channel in subKey, and whether
+// any subscription is on it. It takes no lock and, once the sub key has been
+// seen, allocates nothing.
+func (b *Bus) Route(subKey, channel string) (Route, bool) {
+	ix := b.index.Load()
+	r := Route{b: b, ix: ix}
+	if k := ix.keys[subKey]; k != nil {
+		r.ks, r.subs = k.ks, matched{k.all, k.channels[channel]}
+		return r, len(ix.all) > 0 || len(r.subs.keyAll) > 0 || len(r.subs.channel) > 0
+	}
+	if len(ix.all) == 0 {
+		return r, false
+	}
+	r.ks = b.keyState(subKey)
+	return r, true
+}
+
+// Publish is Bus.Publish on the route: ev must be an event of the route's
+// sub key and channel, and goes to the route's subscriptions. It does
+// nothing for a route without subscriptions, and after Close.
+func (r *Route) Publish(ev *Event) {
+	if r.ks == nil || r.b.closed.Load() {
+		return
+	}
+	r.b.publish(r.ix, r.ks, r.subs, ev)
 }
 
 // Deliver is Publish for events that already carry their Time and
@@ -312,18 +360,28 @@ func (b *Bus) deliverLocked(ix *index, ks *keyState, m matched, ev *Event) {
 	// The subscriptions are locked in index order (those of every sub key
 	// first, in the order they subscribed), so publishers of different sub
 	// keys sharing some take them in the same order.
-	lists := [...][]*Subscription{ix.all, m.keyAll, m.channel}
-	for _, list := range lists {
-		for _, s := range list {
-			s.mu.Lock()
-		}
-	}
+	lockAll(ix.all)
+	lockAll(m.keyAll)
+	lockAll(m.channel)
 	ks.mu.Unlock()
-	for _, list := range lists {
-		for _, s := range list {
-			s.pushLocked(ev)
-			s.mu.Unlock()
-		}
+	pushAll(ix.all, ev)
+	pushAll(m.keyAll, ev)
+	pushAll(m.channel, ev)
+}
+
+// lockAll locks each subscription of list, in order.
+func lockAll(list []*Subscription) {
+	for _, s := range list {
+		s.mu.Lock()
+	}
+}
+
+// pushAll hands ev to each subscription of list, which lockAll locked, and
+// unlocks it.
+func pushAll(list []*Subscription, ev *Event) {
+	for _, s := range list {
+		s.pushLocked(ev)
+		s.mu.Unlock()
 	}
 }
 
