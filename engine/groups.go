@@ -124,7 +124,7 @@ func (e *Engine) validateGroupCall(subKey, group string, channels []string) erro
 	if err := ValidateGroup(group); err != nil {
 		return err
 	}
-	return validateNames(nil, channels, nil, e.cfg.MaxGroupChannels)
+	return validateNames(held{}, channels, nil, e.cfg.MaxGroupChannels)
 }
 
 // deleteGroupLocked drops g from the keyspace. Under g.mu.

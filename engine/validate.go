@@ -217,9 +217,9 @@ func ValidateSubKey(sk string) error {
 
 // validateNames checks a call's channel and group lists: each name valid,
 // neither list longer than max. Duplicates are allowed and act once. The
-// names of channels that c (nil for none) is on are valid (see
-// client.vouches).
-func validateNames(c *client, channels, groups []string, max int) error {
+// names of channels the engine holds, as h tells, are valid (see
+// held.vouches).
+func validateNames(h held, channels, groups []string, max int) error {
 	if len(channels) > max {
 		return fmt.Errorf("%w: %d channels, at most %d", ErrTooManyChannels, len(channels), max)
 	}
@@ -227,7 +227,7 @@ func validateNames(c *client, channels, groups []string, max int) error {
 		return fmt.Errorf("%w: %d channel groups, at most %d", ErrTooManyChannels, len(groups), max)
 	}
 	for _, ch := range channels {
-		if c.vouches(ch) {
+		if h.vouches(ch) {
 			continue
 		}
 		if err := ValidateChannel(ch); err != nil {

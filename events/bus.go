@@ -290,16 +290,15 @@ type Route struct {
 // seen, allocates nothing.
 func (b *Bus) Route(subKey, channel string) (Route, bool) {
 	ix := b.index.Load()
-	r := Route{b: b, ix: ix}
-	if k := ix.keys[subKey]; k != nil {
-		r.ks, r.subs = k.ks, matched{k.all, k.channels[channel]}
-		return r, len(ix.all) > 0 || len(r.subs.keyAll) > 0 || len(r.subs.channel) > 0
+	k := ix.keys[subKey]
+	switch {
+	case k != nil:
+		subs := matched{k.all, k.channels[channel]}
+		return Route{b, ix, k.ks, subs}, len(ix.all) > 0 || len(subs.keyAll) > 0 || len(subs.channel) > 0
+	case len(ix.all) > 0:
+		return Route{b: b, ix: ix, ks: b.keyState(subKey)}, true
 	}
-	if len(ix.all) == 0 {
-		return r, false
-	}
-	r.ks = b.keyState(subKey)
-	return r, true
+	return Route{}, false
 }
 
 // Publish is Bus.Publish on the route: ev must be an event of the route's
