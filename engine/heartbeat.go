@@ -300,7 +300,10 @@ func (e *Engine) refreshAll(c *client, targets []string, deadline int64) bool {
 	if len(targets) == 1 {
 		return refresh(c.find(targets[0]), deadline, slack)
 	}
-	for _, name := range targets {
+	// The members found by the check are kept for the refresh, up to a
+	// few; past those, the refresh finds them again.
+	var found [8]*member
+	for i, name := range targets {
 		m := c.find(name)
 		if m == nil {
 			return false
@@ -308,9 +311,18 @@ func (e *Engine) refreshAll(c *client, targets []string, deadline int64) bool {
 		if d := m.deadline.Load(); d == removed || deadline < d-slack {
 			return false
 		}
+		if i < len(found) {
+			found[i] = m
+		}
 	}
-	for _, name := range targets {
-		if !refresh(c.find(name), deadline, slack) {
+	for i, name := range targets {
+		var m *member
+		if i < len(found) {
+			m = found[i]
+		} else {
+			m = c.find(name)
+		}
+		if !refresh(m, deadline, slack) {
 			return false
 		}
 	}
