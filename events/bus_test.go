@@ -238,6 +238,28 @@ func TestRouteTimetokensAndClose(t *testing.T) {
 	})
 }
 
+// The index finds the subscriptions of a sub key without its map when they
+// are the only ones, and follows subscriptions coming and going.
+func TestRouteFollowsSubKeysComingAndGoing(t *testing.T) {
+	bus := NewBus(BusConfig{})
+	defer bus.Close()
+	interested := func(subKey string) bool { _, ok := bus.Route(subKey, "x"); return ok }
+	a, err := bus.Subscribe(Filter{SubKey: "a"}, Options{})
+	require.NoError(t, err)
+	assert.True(t, interested("a"))
+	assert.False(t, interested("b"))
+	b, err := bus.Subscribe(Filter{SubKey: "b", Channels: []string{"x"}}, Options{})
+	require.NoError(t, err)
+	assert.True(t, interested("a"))
+	assert.True(t, interested("b"))
+	a.Close()
+	assert.False(t, interested("a"))
+	assert.True(t, interested("b"))
+	b.Close()
+	assert.False(t, interested("a"))
+	assert.False(t, interested("b"))
+}
+
 func TestInterestedAfterClose(t *testing.T) {
 	bus := NewBus(BusConfig{})
 	_, err := bus.Subscribe(Filter{}, Options{})
