@@ -86,14 +86,39 @@ func (cs *counters) add(tok *stripeToken, t *counts) {
 		tok = cs.take()
 	}
 	s := &cs.stripes[tok.i&cs.mask]
-	for c, d := range t {
-		if d != 0 {
+	// Written out, so that a call that counted two things costs two
+	// compares more than two adds, not a loop over every counter.
+	add := func(c counter) {
+		if d := t[c]; d != 0 {
 			s.n[c].Add(d)
 		}
 	}
+	add(cHeartbeats)
+	add(cJoins)
+	add(cLeaves)
+	add(cTimeouts)
+	add(cEvents)
+	add(cChannels)
+	add(cRestored)
+	// The list above names every counter: this fails to compile otherwise.
+	var _ [numCounters - 7]struct{}
+	var _ [7 - numCounters]struct{}
 	if own {
 		cs.put(tok)
 	}
+}
+
+// inc adds one to counter c, on the stripe of a token of its own: add for
+// a call that counts one thing, the refresh of a present member.
+func (cs *counters) inc(c counter) {
+	tok := cs.take()
+	cs.incOn(tok, c)
+	cs.put(tok)
+}
+
+// incOn adds one to counter c on the stripe of tok.
+func (cs *counters) incOn(tok *stripeToken, c counter) {
+	cs.stripes[tok.i&cs.mask].n[c].Add(1)
 }
 
 // value returns the sum of counter c over the stripes. Under concurrent adds
@@ -142,8 +167,12 @@ func (p *pins) pin(cs *counters) (*stripeToken, bool) {
 	return t, true
 }
 
-// unpin ends the call pin registered and gives its token back to cs.
-func (p *pins) unpin(cs *counters, t *stripeToken) {
+// unpin ends the call pin registered: it adds the call's counts c, if not
+// nil, to cs on the stripe of the token, and gives the token back to cs.
+func (p *pins) unpin(cs *counters, t *stripeToken, c *counts) {
+	if c != nil {
+		cs.add(t, c)
+	}
 	p.stripes[t.i&p.mask].n.Add(-1)
 	cs.put(t)
 }

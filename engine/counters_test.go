@@ -70,7 +70,7 @@ func TestPinsAndSeal(t *testing.T) {
 	require.True(t, ok)
 	assert.False(t, p.seal(), "a pinned keyspace cannot be sealed")
 	assert.False(t, p.sealed.Load(), "a failed seal is taken back")
-	p.unpin(cs, tok)
+	p.unpin(cs, tok, nil)
 
 	require.True(t, p.seal())
 	_, ok = p.pin(cs)
@@ -78,7 +78,7 @@ func TestPinsAndSeal(t *testing.T) {
 	p.unseal()
 	tok, ok = p.pin(cs)
 	require.True(t, ok)
-	p.unpin(cs, tok)
+	p.unpin(cs, tok, nil)
 }
 
 // TestSealNeverOverlapsAPin races pinners against a sealer and checks both
@@ -117,7 +117,7 @@ func TestSealNeverOverlapsAPin(t *testing.T) {
 					overlapping.Add(1)
 				}
 				inside.Add(-1)
-				p.unpin(cs, tok)
+				p.unpin(cs, tok, nil)
 				runtime.Gosched() // let the sealer find every pin released
 			}
 		})

@@ -116,6 +116,7 @@ type Engine struct {
 	wheel *wheel.Wheel[*member]
 
 	keyspaces *index.Table[keyspace]
+	first     atomic.Pointer[keyspace] // a keyspace of keyspaces, found without hashing (see keyspace)
 
 	// reserved counts memberships plus joins in flight; bounded by MaxMembers.
 	reserved atomic.Int64
@@ -252,11 +253,28 @@ func (e *Engine) Stats() Stats {
 
 // keyspace returns the keyspace of subKey, creating it if create is set; nil
 // when it does not exist and create is not set.
+//
+// The first keyspace it finds is kept in e.first, and found there by a
+// comparison of names instead of a hashed lookup: most servers use one sub
+// key. The sweep clears e.first when it drops that keyspace, and the next
+// keyspace found takes its place. Until then, a call may get the keyspace
+// the sweep is dropping, as it may from the index: see liveKeyspace.
 func (e *Engine) keyspace(subKey string, create bool) *keyspace {
-	if ks := e.keyspaces.Get(subKey); ks != nil || !create {
+	if ks := e.first.Load(); ks != nil && ks.name == subKey {
 		return ks
 	}
-	ks, _ := e.keyspaces.GetOrCreate(subKey, func() *keyspace { return newKeyspace(strings.Clone(subKey)) })
+	ks := e.keyspaces.Get(subKey)
+	if ks == nil {
+		if !create {
+			return nil
+		}
+		ks, _ = e.keyspaces.GetOrCreate(subKey, func() *keyspace { return newKeyspace(strings.Clone(subKey)) })
+	}
+	if e.first.Load() == nil && e.first.CompareAndSwap(nil, ks) && ks.pins.sealed.Load() {
+		// The sweep may have dropped ks, and cleared e.first, before the
+		// swap: it seals a keyspace before it drops it.
+		e.first.CompareAndSwap(ks, nil)
+	}
 	return ks
 }
 
@@ -285,6 +303,7 @@ func (e *Engine) sweep() {
 			// Sealed with no pin held: nothing can be added any more.
 			if ks.empty() {
 				e.keyspaces.DeleteIf(ks.name, ks)
+				e.first.CompareAndSwap(ks, nil)
 			} else {
 				ks.pins.unseal()
 			}
@@ -315,11 +334,12 @@ func (e *Engine) backpressure(ctx context.Context) error {
 // after its locks (see counts).
 func (e *Engine) emit(t *counts, ch *channel, ev *events.Event) {
 	t[cEvents]++
-	if !e.bus.Interested(ch.ks.name, ch.name) {
+	r, ok := e.bus.Route(ch.ks.name, ch.name)
+	if !ok {
 		return
 	}
 	ev.SubKey, ev.Channel, ev.Occupancy = ch.ks.name, ch.name, len(ch.members)
-	e.bus.Publish(ev)
+	r.Publish(ev)
 }
 
 // announce reports a join, leave or timeout that has just changed ch's

@@ -14,7 +14,7 @@ func (e *Engine) AddChannelsToGroup(subKey, group string, channels ...string) er
 		return err
 	}
 	ks, tok := e.liveKeyspace(subKey, nil)
-	defer ks.pins.unpin(e.count, tok)
+	defer ks.pins.unpin(e.count, tok, nil)
 	for {
 		g, _ := ks.groups.GetOrCreate(group, func() *chanGroup {
 			return &chanGroup{name: strings.Clone(group), channels: make(map[string]struct{})}
@@ -124,7 +124,7 @@ func (e *Engine) validateGroupCall(subKey, group string, channels []string) erro
 	if err := ValidateGroup(group); err != nil {
 		return err
 	}
-	return validateNames(nil, channels, nil, e.cfg.MaxGroupChannels)
+	return validateNames(held{}, channels, nil, e.cfg.MaxGroupChannels)
 }
 
 // deleteGroupLocked drops g from the keyspace. Under g.mu.

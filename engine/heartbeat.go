@@ -75,7 +75,7 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	targets, prepared := r.Channels, false
 	if b.c == nil || len(r.Groups) > 0 || r.Expanded != nil || len(r.State) > 0 || r.Timeout < 0 || len(r.Channels) > e.cfg.MaxChannelsPerCall {
 		var err error
-		if targets, err = e.prepare(&b, r); err != nil {
+		if targets, err = e.prepare(&b, &r); err != nil {
 			return HeartbeatResult{}, err
 		}
 		prepared = true
@@ -83,12 +83,12 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 	b.timeout = e.cfg.clampTimeout(r.Timeout)
 	b.deadline = e.wheel.Now() + int64(b.timeout)
 	if b.states == nil && e.refreshAll(b.c, targets, b.deadline) {
-		e.count.add(nil, &counts{cHeartbeats: 1})
+		e.count.inc(cHeartbeats)
 		return HeartbeatResult{Timeout: b.timeout}, nil
 	}
 	if !prepared {
 		var err error
-		if targets, err = e.prepare(&b, r); err != nil {
+		if targets, err = e.prepare(&b, &r); err != nil {
 			return HeartbeatResult{}, err
 		}
 	}
@@ -108,8 +108,9 @@ func (e *Engine) Heartbeat(ctx context.Context, r HeartbeatRequest) (HeartbeatRe
 // do escape (the pin's token goes back to a pool), so a caller's slice kept
 // in beat would be moved to the heap, and the refresh would allocate.
 type beat struct {
-	ks *keyspace // the sub key's keyspace; nil while it has none
-	c  *client   // the uuid's record when the call began; nil if none
+	ks  *keyspace // the sub key's keyspace; nil while it has none
+	c   *client   // the uuid's record when the call began; nil if none
+	ch0 *channel  // ks's channel of the call's first channel name, if prepare found one
 
 	// Set by prepare.
 	states map[string]json.RawMessage // compacted, by channel or group; nil without state
@@ -130,8 +131,14 @@ type beat struct {
 // prepare validates r and then compacts its state into b and expands its
 // groups: it returns r's channels followed by those of its groups. It
 // applies nothing.
-func (e *Engine) prepare(b *beat, r HeartbeatRequest) ([]string, error) {
-	if err := e.validateCall(b.ks, b.c, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
+func (e *Engine) prepare(b *beat, r *HeartbeatRequest) ([]string, error) {
+	if b.c == nil && b.ks != nil && len(r.Channels) > 0 {
+		// A new uuid's first channel, if the keyspace has it, vouches for
+		// its name, and beatChannel takes it from b instead of looking it
+		// up again.
+		b.ch0 = b.ks.channels.Get(r.Channels[0])
+	}
+	if err := e.validateCall(held{b.ks, b.c, b.ch0}, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
 		return nil, err
 	}
 	if r.Timeout < 0 {
@@ -172,13 +179,15 @@ func (b *beat) state(name string) (json.RawMessage, bool) {
 // open-coded: in Heartbeat they would cost a deferred call record on every
 // join.
 func (e *Engine) apply(ctx context.Context, b *beat, subKey string, uuid index.Key, targets []string) error {
-	b.ks, b.tok = e.liveKeyspace(subKey, b.ks)
-	defer b.ks.pins.unpin(e.count, b.tok)
+	ks := b.ks
+	if b.ks, b.tok = e.liveKeyspace(subKey, b.ks); b.ks != ks {
+		b.ch0 = nil // a channel of a keyspace the sweep dropped
+	}
 	// The heartbeat counts as soon as it is in, the wait for subscribers
-	// included; what it does counts once it is done, before the unpin gives
-	// the token back.
-	e.count.add(b.tok, &counts{cHeartbeats: 1})
-	defer e.count.add(b.tok, &b.t)
+	// included; what it does counts once it is done, on the pin's token,
+	// before the unpin gives the token back.
+	e.count.incOn(b.tok, cHeartbeats)
+	defer b.ks.pins.unpin(e.count, b.tok, &b.t)
 	absent := 0
 	for _, name := range targets {
 		if b.c == nil || b.c.find(name) == nil {
@@ -194,7 +203,7 @@ func (e *Engine) apply(ctx context.Context, b *beat, subKey string, uuid index.K
 	if err := e.backpressure(ctx); err != nil {
 		return err
 	}
-	if b.c == nil && b.ks.clients.GetKey(uuid) == nil {
+	if b.c == nil {
 		// Made before any lock, and dropped if another heartbeat makes the
 		// uuid's record meanwhile.
 		b.spare = newClient(uuid.String())
@@ -207,22 +216,36 @@ func (e *Engine) apply(ctx context.Context, b *beat, subKey string, uuid index.K
 	return nil
 }
 
+// held is what the engine holds of a call's names, found by the caller
+// before validation: a name the engine holds was validated when it came in,
+// and needs no second look.
+type held struct {
+	ks *keyspace // the keyspace of the call's sub key, or nil
+	c  *client   // the keyspace's record of the call's uuid, or nil
+	ch *channel  // the keyspace's channel named by the call's first channel, or nil
+}
+
+// vouches reports whether name is a valid channel name because the engine
+// holds a channel of that name: channels are made only from valid names.
+func (h held) vouches(name string) bool {
+	return h.ch != nil && h.ch.name == name || h.c.vouches(name)
+}
+
 // validateCall checks the fields common to heartbeat, leave and state calls.
 //
-// ks and c are the keyspace of subKey and its record of uuid, nil where the
-// engine holds none or the caller did not look. A name the engine holds was
-// validated when it came in, so a sub key with a keyspace, a uuid with a
-// record and a channel that record is on are not checked again. The result is
-// that of checking everything, in the same order.
+// h is what the engine holds of them: nil fields where it holds nothing or
+// the caller did not look. A sub key with a keyspace, a uuid with a record
+// and a channel that record is on or that h.ch is, are not checked again.
+// The result is that of checking everything, in the same order.
 //
 // x, if not nil, is the caller's expansion of channels and groups.
-func (e *Engine) validateCall(ks *keyspace, c *client, subKey, uuid string, channels, groups []string, x *Expansion) error {
-	if ks == nil {
+func (e *Engine) validateCall(h held, subKey, uuid string, channels, groups []string, x *Expansion) error {
+	if h.ks == nil {
 		if err := ValidateSubKey(subKey); err != nil {
 			return err
 		}
 	}
-	if c == nil {
+	if h.c == nil {
 		if err := ValidateUUID(uuid); err != nil {
 			return err
 		}
@@ -230,7 +253,7 @@ func (e *Engine) validateCall(ks *keyspace, c *client, subKey, uuid string, chan
 	if len(channels) == 0 && len(groups) == 0 {
 		return ErrNoChannels
 	}
-	if err := validateNames(c, channels, groups, e.cfg.MaxChannelsPerCall); err != nil {
+	if err := validateNames(h, channels, groups, e.cfg.MaxChannelsPerCall); err != nil {
 		return err
 	}
 	if x != nil {
@@ -241,7 +264,7 @@ func (e *Engine) validateCall(ks *keyspace, c *client, subKey, uuid string, chan
 
 // compactStates validates r.State: every key names a channel or group of the
 // call and every value is a JSON object within MaxStateBytes.
-func (e *Engine) compactStates(r HeartbeatRequest) (map[string]json.RawMessage, error) {
+func (e *Engine) compactStates(r *HeartbeatRequest) (map[string]json.RawMessage, error) {
 	out := make(map[string]json.RawMessage, len(r.State))
 	for name, raw := range r.State {
 		if !contains(r.Channels, name) && !contains(r.Groups, name) {
@@ -274,7 +297,13 @@ func (e *Engine) refreshAll(c *client, targets []string, deadline int64) bool {
 		return false
 	}
 	slack := int64(e.cfg.Tick)
-	for _, name := range targets {
+	if len(targets) == 1 {
+		return refresh(c.find(targets[0]), deadline, slack)
+	}
+	// The members found by the check are kept for the refresh, up to a
+	// few; past those, the refresh finds them again.
+	var found [8]*member
+	for i, name := range targets {
 		m := c.find(name)
 		if m == nil {
 			return false
@@ -282,9 +311,18 @@ func (e *Engine) refreshAll(c *client, targets []string, deadline int64) bool {
 		if d := m.deadline.Load(); d == removed || deadline < d-slack {
 			return false
 		}
+		if i < len(found) {
+			found[i] = m
+		}
 	}
-	for _, name := range targets {
-		if !refresh(c.find(name), deadline, slack) {
+	for i, name := range targets {
+		var m *member
+		if i < len(found) {
+			m = found[i]
+		} else {
+			m = c.find(name)
+		}
+		if !refresh(m, deadline, slack) {
 			return false
 		}
 	}
@@ -318,8 +356,10 @@ func refresh(m *member, deadline, slack int64) bool {
 // b.joined.
 func (e *Engine) beatChannel(b *beat, uuid index.Key, name string) error {
 	for {
-		ch, created := b.ks.channelFor(name)
-		if created {
+		ch, created := b.ch0, false
+		if ch != nil && ch.name == name {
+			b.ch0 = nil // found by prepare; looked up again if it died since
+		} else if ch, created = b.ks.channelFor(name); created {
 			b.t[cChannels]++
 		}
 		ch.lock()

@@ -46,7 +46,7 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 	if ks != nil {
 		c = ks.clients.GetKey(key)
 	}
-	if err := e.validateCall(ks, c, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
+	if err := e.validateCall(held{ks: ks, c: c}, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
 		return LeaveResult{}, err
 	}
 	if c == nil {

@@ -265,3 +265,15 @@ func TestClientHoldsItsUUID(t *testing.T) {
 	}{}), "the object of a 36-byte uuid")
 	assert.Panics(t, func() { newClient(strings.Repeat("x", maxTail-1)) })
 }
+
+// A channel fills the allocator's 128-byte size class, which it aligns to
+// 128 bytes, so that the fields a join or a leave writes share one line.
+func TestChannelIsTwoAlignedLines(t *testing.T) {
+	assert.Equal(t, uintptr(128), unsafe.Sizeof(channel{}))
+	assert.Less(t, unsafe.Offsetof(channel{}.state), uintptr(64))
+	chans := make([]*channel, 100) // on the heap, as the engine's are
+	for i := range chans {
+		chans[i] = newChannel(nil, "c")
+		assert.Zero(t, uintptr(unsafe.Pointer(chans[i]))%128)
+	}
+}

@@ -74,7 +74,7 @@ func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
 	if err := ValidateSubKey(r.SubKey); err != nil {
 		return HereNowResult{}, err
 	}
-	if err := validateNames(nil, r.Channels, r.Groups, e.cfg.MaxChannelsPerCall); err != nil {
+	if err := validateNames(held{}, r.Channels, r.Groups, e.cfg.MaxChannelsPerCall); err != nil {
 		return HereNowResult{}, err
 	}
 	if r.Expanded != nil {

@@ -34,7 +34,7 @@ func (e *Engine) SetState(ctx context.Context, r SetStateRequest) (json.RawMessa
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := e.validateCall(nil, nil, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
+	if err := e.validateCall(held{}, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
 		return nil, err
 	}
 	if len(r.State) == 0 {
@@ -119,7 +119,7 @@ func (e *Engine) GetState(r GetStateRequest) (map[string]json.RawMessage, error)
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := e.validateCall(nil, nil, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
+	if err := e.validateCall(held{}, r.SubKey, r.UUID, r.Channels, r.Groups, r.Expanded); err != nil {
 		return nil, err
 	}
 	out := make(map[string]json.RawMessage)

@@ -35,10 +35,6 @@ const (
 	highs = 0x8080808080808080
 )
 
-// forbidden are the bytes checkName refuses in strict names, each repeated in
-// every byte of a word.
-var forbidden = [...]uint64{',' * ones, ':' * ones, '*' * ones, '/' * ones, '\\' * ones, ' ' * ones}
-
 // asciiNameOK reports whether s is a valid name made of printable ASCII: not
 // empty, not all spaces, and when strict without the forbidden characters or
 // the presence suffix. It does not check the length. It reads s eight bytes
@@ -47,7 +43,7 @@ var forbidden = [...]uint64{',' * ones, ':' * ones, '*' * ones, '/' * ones, '\\'
 // read as a word that repeats some of the previous ones, which changes
 // nothing. false means "look closer", not "invalid".
 func asciiNameOK(s string, strict bool) bool {
-	if strict && strings.HasSuffix(s, PresenceSuffix) {
+	if strict && len(s) > 0 && s[len(s)-1] == PresenceSuffix[len(PresenceSuffix)-1] && strings.HasSuffix(s, PresenceSuffix) {
 		return false
 	}
 	n := len(s)
@@ -64,11 +60,9 @@ func asciiNameOK(s string, strict bool) bool {
 		bad |= (w - 0x20*ones) &^ w       // a byte below 0x20
 		bad |= (w + (0x7f-0x7e)*ones) | w // a byte above 0x7e
 		notSpace |= w ^ ' '*ones
-		if strict {
-			for _, f := range forbidden {
-				v := w ^ f
-				bad |= (v - ones) &^ v // a zero byte: one equal to f
-			}
+		if strict { // the bytes checkName refuses in strict names
+			bad |= zeroByte(w^','*ones) | zeroByte(w^':'*ones) | zeroByte(w^'*'*ones) |
+				zeroByte(w^'/'*ones) | zeroByte(w^'\\'*ones) | zeroByte(w^' '*ones)
 		}
 		if i == n-8 {
 			break
@@ -76,6 +70,11 @@ func asciiNameOK(s string, strict bool) bool {
 	}
 	return bad&highs == 0 && notSpace != 0
 }
+
+// zeroByte returns a word with the high bit of each zero byte of v set, and
+// maybe of bytes above a zero one (the carry): nonzero after &highs if and
+// only if v has a zero byte.
+func zeroByte(v uint64) uint64 { return (v - ones) &^ v }
 
 // shortNameOK is asciiNameOK, but for the presence suffix, for names under
 // eight bytes: one table lookup a byte.
@@ -218,9 +217,9 @@ func ValidateSubKey(sk string) error {
 
 // validateNames checks a call's channel and group lists: each name valid,
 // neither list longer than max. Duplicates are allowed and act once. The
-// names of channels that c (nil for none) is on are valid (see
-// client.vouches).
-func validateNames(c *client, channels, groups []string, max int) error {
+// names of channels the engine holds, as h tells, are valid (see
+// held.vouches).
+func validateNames(h held, channels, groups []string, max int) error {
 	if len(channels) > max {
 		return fmt.Errorf("%w: %d channels, at most %d", ErrTooManyChannels, len(channels), max)
 	}
@@ -228,7 +227,7 @@ func validateNames(c *client, channels, groups []string, max int) error {
 		return fmt.Errorf("%w: %d channel groups, at most %d", ErrTooManyChannels, len(groups), max)
 	}
 	for _, ch := range channels {
-		if c.vouches(ch) {
+		if h.vouches(ch) {
 			continue
 		}
 		if err := ValidateChannel(ch); err != nil {

@@ -160,8 +160,10 @@ type keyState struct {
 	mu sync.Mutex
 	// last is the last timetoken assigned. Guarded by mu.
 	last int64
-	// published counts the sub key's events; written under mu.
-	published atomic.Uint64
+	// published counts the sub key's events. Guarded by mu: an atomic
+	// would cost every event one more atomic instruction, for the rare
+	// reader (Stats).
+	published uint64
 }
 
 // NewBus returns a bus configured by cfg. Close it when done: each
@@ -260,6 +262,11 @@ func (b *Bus) Publish(ev *Event) {
 	}
 	ix := b.index.Load()
 	ks, subs := b.match(ix, ev)
+	b.publish(ix, ks, subs, ev)
+}
+
+// publish stamps ev and delivers it to subs and ix.all, in ks's order.
+func (b *Bus) publish(ix *index, ks *keyState, subs matched, ev *Event) {
 	now := b.now()
 	ks.mu.Lock()
 	tt := Timetoken(now)
@@ -268,6 +275,48 @@ func (b *Bus) Publish(ev *Event) {
 	}
 	ev.Time, ev.Timetoken = now, tt
 	b.deliverLocked(ix, ks, subs, ev)
+}
+
+// Route is where the events of one channel of one sub key go: the
+// subscriptions whose filters match them, as they were when Bus.Route
+// found them. A publisher that asks whether anyone listens before it builds
+// an event, as the engine does, publishes the event on the route it got, and
+// the bus looks the subscriptions up once instead of twice.
+//
+// A Route is a value for one event; a subscription added after Bus.Route
+// returned misses that event, as it would had it subscribed a moment later,
+// and one closed since receives nothing.
+type Route struct {
+	b    *Bus
+	ix   *index
+	ks   *keyState
+	subs matched
+}
+
+// Route returns the route of the events of channel in subKey, and whether
+// any subscription is on it. It takes no lock and, once the sub key has been
+// seen, allocates nothing.
+func (b *Bus) Route(subKey, channel string) (Route, bool) {
+	ix := b.index.Load()
+	k := ix.key(subKey)
+	switch {
+	case k != nil:
+		subs := matched{k.all, k.channels[channel]}
+		return Route{b, ix, k.ks, subs}, len(ix.all) > 0 || len(subs.keyAll) > 0 || len(subs.channel) > 0
+	case len(ix.all) > 0:
+		return Route{b: b, ix: ix, ks: b.keyState(subKey)}, true
+	}
+	return Route{}, false
+}
+
+// Publish is Bus.Publish on the route: ev must be an event of the route's
+// sub key and channel, and goes to the route's subscriptions. It does
+// nothing for a route without subscriptions, and after Close.
+func (r *Route) Publish(ev *Event) {
+	if r.ks == nil || r.b.closed.Load() {
+		return
+	}
+	r.b.publish(r.ix, r.ks, r.subs, ev)
 }
 
 // Deliver is Publish for events that already carry their Time and
@@ -303,7 +352,7 @@ type matched struct{ keyAll, channel []*Subscription }
 // match finds the timetoken state of ev's sub key and the subscriptions of ix
 // that match ev.
 func (b *Bus) match(ix *index, ev *Event) (*keyState, matched) {
-	if k := ix.keys[ev.SubKey]; k != nil {
+	if k := ix.key(ev.SubKey); k != nil {
 		return k.ks, matched{k.all, k.channels[ev.Channel]}
 	}
 	return b.keyState(ev.SubKey), matched{}
@@ -314,22 +363,32 @@ func (b *Bus) match(ix *index, ev *Event) (*keyState, matched) {
 // hands ev to each subscription.
 func (b *Bus) deliverLocked(ix *index, ks *keyState, m matched, ev *Event) {
 	ks.last = ev.Timetoken
-	ks.published.Add(1)
+	ks.published++
 	// The subscriptions are locked in index order (those of every sub key
 	// first, in the order they subscribed), so publishers of different sub
 	// keys sharing some take them in the same order.
-	lists := [...][]*Subscription{ix.all, m.keyAll, m.channel}
-	for _, list := range lists {
-		for _, s := range list {
-			s.mu.Lock()
-		}
-	}
+	lockAll(ix.all)
+	lockAll(m.keyAll)
+	lockAll(m.channel)
 	ks.mu.Unlock()
-	for _, list := range lists {
-		for _, s := range list {
-			s.pushLocked(ev)
-			s.mu.Unlock()
-		}
+	pushAll(ix.all, ev)
+	pushAll(m.keyAll, ev)
+	pushAll(m.channel, ev)
+}
+
+// lockAll locks each subscription of list, in order.
+func lockAll(list []*Subscription) {
+	for _, s := range list {
+		s.mu.Lock()
+	}
+}
+
+// pushAll hands ev to each subscription of list, which lockAll locked, and
+// unlocks it.
+func pushAll(list []*Subscription, ev *Event) {
+	for _, s := range list {
+		s.pushLocked(ev)
+		s.mu.Unlock()
 	}
 }
 
@@ -354,7 +413,7 @@ func (b *Bus) Interested(subKey, channel string) bool {
 	if len(ix.all) > 0 {
 		return true
 	}
-	k := ix.keys[subKey]
+	k := ix.key(subKey)
 	return k != nil && (len(k.all) > 0 || len(k.channels[channel]) > 0)
 }
 
@@ -418,7 +477,9 @@ func (b *Bus) releasePressure() {
 func (b *Bus) Stats() BusStats {
 	var st BusStats
 	b.keys.Range(func(_ string, ks *keyState) bool {
-		st.Published += ks.published.Load()
+		ks.mu.Lock()
+		st.Published += ks.published
+		ks.mu.Unlock()
 		return true
 	})
 	b.mu.Lock()
@@ -466,10 +527,26 @@ type index struct {
 	all []*Subscription
 	// keys are the subscriptions by sub key.
 	keys map[string]*keyIndex
+	// only is the one entry of keys when it has one, else nil.
+	only *keyIndex
+}
+
+// key returns the part of ix for subKey, or nil. With subscriptions to one
+// sub key, the common case, it compares that key instead of looking it up in
+// the map.
+func (ix *index) key(subKey string) *keyIndex {
+	if ix.only != nil {
+		if ix.only.subKey == subKey {
+			return ix.only
+		}
+		return nil
+	}
+	return ix.keys[subKey]
 }
 
 // keyIndex is the part of an index for one sub key.
 type keyIndex struct {
+	subKey string
 	// ks is the sub key's timetoken state, so that Publish finds it without
 	// a second lookup.
 	ks *keyState
@@ -495,12 +572,12 @@ func (ix *index) with(s *Subscription, add bool, ks *keyState) *index {
 		return out
 	}
 	f := s.filter
-	nx := &index{all: ix.all, keys: ix.keys}
+	nx := &index{all: ix.all, keys: ix.keys, only: ix.only}
 	if f.SubKey == "" {
 		nx.all = edit(ix.all)
 		return nx
 	}
-	k := &keyIndex{ks: ks}
+	k := &keyIndex{subKey: f.SubKey, ks: ks}
 	if old := ix.keys[f.SubKey]; old != nil {
 		*k = *old
 	}
@@ -527,6 +604,12 @@ func (ix *index) with(s *Subscription, add bool, ks *keyState) *index {
 		delete(nx.keys, f.SubKey)
 	} else {
 		nx.keys[f.SubKey] = k
+	}
+	nx.only = nil
+	if len(nx.keys) == 1 {
+		for _, only := range nx.keys {
+			nx.only = only
+		}
 	}
 	return nx
 }

@@ -174,6 +174,92 @@ func TestInterestedAgreesWithDelivery(t *testing.T) {
 	}
 }
 
+// A route tells what Interested tells, and an event published on it
+// reaches exactly the subscriptions Publish would hand it to.
+func TestRouteAgreesWithPublish(t *testing.T) {
+	probes := []struct{ subKey, channel string }{
+		{"a", "x"}, {"a", "y"}, {"a", "z"}, {"b", "x"}, {"b", "y"}, {"c", "x"},
+	}
+	for _, filters := range [][]Filter{
+		nil,
+		{{}},
+		{{SubKey: "a"}},
+		{{SubKey: "a", Channels: []string{"x"}}, {SubKey: "b", Channels: []string{"y", "x"}}},
+		{{SubKey: "b"}, {SubKey: "a", Channels: []string{"y"}}, {}},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			bus := NewBus(BusConfig{})
+			defer bus.Close()
+			var subs []*Subscription
+			for _, f := range filters {
+				s, err := bus.Subscribe(f, Options{})
+				require.NoError(t, err)
+				subs = append(subs, s)
+			}
+			got := func() []int {
+				var n []int
+				for _, s := range subs {
+					evs, _ := drain(s)
+					n = append(n, len(evs))
+				}
+				return n
+			}
+			for _, p := range probes {
+				bus.Publish(&Event{SubKey: p.subKey, Channel: p.channel})
+				want := got()
+				r, ok := bus.Route(p.subKey, p.channel)
+				assert.Equal(t, bus.Interested(p.subKey, p.channel), ok, "%v %s/%s", filters, p.subKey, p.channel)
+				r.Publish(&Event{SubKey: p.subKey, Channel: p.channel})
+				assert.Equal(t, want, got(), "%v %s/%s", filters, p.subKey, p.channel)
+			}
+		})
+	}
+}
+
+// Events published on routes and by Publish share the sub key's
+// timetokens, and a route taken before Close publishes nothing after it.
+func TestRouteTimetokensAndClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := NewBus(BusConfig{})
+		s, err := bus.Subscribe(Filter{SubKey: "a"}, Options{})
+		require.NoError(t, err)
+		r, ok := bus.Route("a", "x")
+		require.True(t, ok)
+		r.Publish(&Event{SubKey: "a", Channel: "x"})
+		bus.Publish(&Event{SubKey: "a", Channel: "x"})
+		r.Publish(&Event{SubKey: "a", Channel: "x"})
+		evs, _ := drain(s)
+		require.Len(t, evs, 3)
+		assert.Less(t, evs[0].Timetoken, evs[1].Timetoken)
+		assert.Less(t, evs[1].Timetoken, evs[2].Timetoken)
+		bus.Close()
+		r.Publish(&Event{SubKey: "a", Channel: "x"}) // does nothing
+		assert.Equal(t, uint64(3), bus.Stats().Published)
+	})
+}
+
+// The index finds the subscriptions of a sub key without its map when they
+// are the only ones, and follows subscriptions coming and going.
+func TestRouteFollowsSubKeysComingAndGoing(t *testing.T) {
+	bus := NewBus(BusConfig{})
+	defer bus.Close()
+	interested := func(subKey string) bool { _, ok := bus.Route(subKey, "x"); return ok }
+	a, err := bus.Subscribe(Filter{SubKey: "a"}, Options{})
+	require.NoError(t, err)
+	assert.True(t, interested("a"))
+	assert.False(t, interested("b"))
+	b, err := bus.Subscribe(Filter{SubKey: "b", Channels: []string{"x"}}, Options{})
+	require.NoError(t, err)
+	assert.True(t, interested("a"))
+	assert.True(t, interested("b"))
+	a.Close()
+	assert.False(t, interested("a"))
+	assert.True(t, interested("b"))
+	b.Close()
+	assert.False(t, interested("a"))
+	assert.False(t, interested("b"))
+}
+
 func TestInterestedAfterClose(t *testing.T) {
 	bus := NewBus(BusConfig{})
 	_, err := bus.Subscribe(Filter{}, Options{})
@@ -508,6 +594,13 @@ func TestAllocs(t *testing.T) {
 			t.Error("Interested is wrong")
 		}
 	}), "Interested")
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		r, ok := bus.Route("a", "x")
+		r.Publish(ev)
+		if ok {
+			t.Error("Route is wrong")
+		}
+	}), "Route and Publish, no matching subscriber")
 	ctx := context.Background()
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = bus.Wait(ctx) }), "Wait, no pressure")
 }

@@ -136,14 +136,14 @@ func (s *Subscription) pushLocked(ev *Event) {
 	switch {
 	case s.n == s.limit && s.policy == DropOldest:
 		s.ring[s.head] = Event{}
-		s.head = (s.head + 1) % len(s.ring)
+		s.head = s.at(1)
 		s.n--
 		s.gap++
 		s.dropped.Add(1)
 	case s.n == len(s.ring):
 		s.grow()
 	}
-	s.ring[(s.head+s.n)%len(s.ring)] = *ev
+	s.ring[s.at(s.n)] = *ev
 	s.n++
 	if s.n == 1 && !s.handing {
 		select {
@@ -155,6 +155,16 @@ func (s *Subscription) pushLocked(ev *Event) {
 		s.over = true
 		s.bus.addPressure()
 	}
+}
+
+// at returns the index in the ring of the event i places after the head,
+// for i at most len(s.ring): a compare instead of a division.
+func (s *Subscription) at(i int) int {
+	j := s.head + i
+	if j >= len(s.ring) {
+		j -= len(s.ring)
+	}
+	return j
 }
 
 // grow enlarges the full ring by doubling, stopping once at limit: only a
@@ -173,6 +183,13 @@ func (s *Subscription) grow() {
 // pump moves events from the buffer to the Events channel until Close. It is
 // the subscription's only goroutine. On its way out it empties the channel,
 // so that a reader finds it closed rather than receive what Close discarded.
+//
+// It takes from the buffer, under one hold of the lock, as many events as
+// the channel has room for (at most pumpBatch), or one when it has none, and
+// hands each to the channel with a send that does not wait before it waits
+// in a select that Close ends. So it holds more than one event only while
+// they fit in the channel, and a full channel finds it holding one, as the
+// policies count on.
 func (s *Subscription) pump() {
 	defer s.bus.pumps.Done()
 	defer close(s.exited)
@@ -186,24 +203,41 @@ func (s *Subscription) pump() {
 			}
 		}
 	}()
+	var batch [pumpBatch]Event
 	for {
-		ev, ok := s.next()
+		n, ok := s.next(&batch)
 		if !ok {
 			return
 		}
-		select {
-		case s.out <- ev:
-		case <-s.done:
-			return
+		for i := range batch[:n] {
+			select {
+			case s.out <- batch[i]:
+				continue
+			default:
+			}
+			select {
+			case s.out <- batch[i]:
+			case <-s.done:
+				return
+			}
 		}
+		clear(batch[:n]) // let go of State and the delta lists
 	}
 }
 
-// next waits for an event in the buffer and takes it, marking any gap before
-// it, and sets handing. While it waits, handing is clear: the event the pump
-// handed last is in the channel by then. It reports false once the
-// subscription is closed.
-func (s *Subscription) next() (Event, bool) {
+// pumpBatch is the most events the pump takes from the buffer at once.
+const pumpBatch = 8
+
+// next waits for events in the buffer and takes into batch as many as the
+// Events channel has room for, at least one, marking any gap before the
+// first, and sets handing. While it waits, handing is clear: the events the
+// pump took last are in the channel by then. It returns how many it took,
+// and false once the subscription is closed.
+//
+// Only the pump sends to the channel while handing is set or the buffer
+// holds events, and it is here: the room it counts can only grow until it
+// sends.
+func (s *Subscription) next(batch *[pumpBatch]Event) (int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.n == 0 && !s.closed {
@@ -216,14 +250,20 @@ func (s *Subscription) next() (Event, bool) {
 		s.mu.Lock()
 	}
 	if s.closed {
-		return Event{}, false
+		return 0, false
 	}
-	ev := s.ring[s.head]
-	s.ring[s.head] = Event{} // let the buffer forget State and the delta lists
-	s.head = (s.head + 1) % len(s.ring)
-	s.n--
+	k := max(1, min(s.n, len(batch), cap(s.out)-len(s.out)))
+	for i := range k {
+		batch[i] = s.ring[s.head]
+		batch[i].Dropped = 0
+		s.ring[s.head] = Event{} // let the buffer forget State and the delta lists
+		s.head = s.at(1)
+	}
+	s.n -= k
 	s.handing = true
-	ev.Dropped, s.gap = s.gap, 0
+	// Drops happen at the head of the buffer, so no gap falls between the
+	// events taken together: the first carries the gap.
+	batch[0].Dropped, s.gap = s.gap, 0
 	if s.over && s.n <= s.limit {
 		s.over = false
 		s.bus.releasePressure()
@@ -232,5 +272,5 @@ func (s *Subscription) next() (Event, bool) {
 		// A Block buffer that overflowed far: give the surplus back.
 		s.ring, s.head = nil, 0
 	}
-	return ev, true
+	return k, true
 }

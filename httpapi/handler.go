@@ -102,7 +102,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch) int 
 		return preflight(w, r)
 	}
 
-	path := escapedPath(r.URL)
+	path := requestPath(r)
 	s.rt = match(path)
 	qerr := parseQuery(r.URL.RawQuery, &s.q)
 	s.rt.kind = refine(s.rt.kind, &s.q)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // routeKind identifies what a request asks for: a path pattern and, for a
@@ -202,24 +203,36 @@ func split(path string, seg *[maxSegments]string) int {
 	if len(path) == 0 || path[0] != '/' {
 		return -1
 	}
-	n, start := 0, 1
-	for i := 1; i <= len(path); i++ {
-		if i == len(path) || path[i] == '/' {
-			if n == maxSegments {
-				return -1
-			}
-			seg[n] = path[start:i]
-			n++
-			start = i + 1
+	rest := path[1:]
+	for n := 0; n < maxSegments; n++ {
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			seg[n] = rest
+			return n + 1
 		}
+		seg[n], rest = rest[:i], rest[i+1:]
 	}
-	return n
+	return -1
+}
+
+// requestPath returns the path of r as the client sent it: the request
+// target's path, when the target is a path (as every PubNub client sends
+// it), read from r.RequestURI without re-escaping r.URL.Path, which costs a
+// pass over every byte; otherwise, and for a request built by hand, the
+// escaped path of r.URL.
+func requestPath(r *http.Request) string {
+	if t := r.RequestURI; len(t) > 0 && t[0] == '/' {
+		if i := strings.IndexByte(t, '?'); i >= 0 {
+			return t[:i]
+		}
+		return t
+	}
+	return escapedPath(r.URL)
 }
 
 // escapedPath returns the path of u as the client sent it. When the sent form
 // differs from the default encoding of u.Path, net/http keeps it in RawPath;
-// otherwise the default encoding is the sent form (and costs nothing when
-// there is nothing to escape).
+// otherwise the default encoding is the sent form.
 func escapedPath(u *url.URL) string {
 	if u.RawPath != "" {
 		return u.RawPath

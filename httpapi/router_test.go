@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bufio"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -91,4 +93,29 @@ func TestEscapedPath(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, escapedPath(u), sent)
 	}
+}
+
+// requestPath gives what escapedPath gives, without escaping the path again:
+// the path as the client sent it, for targets read by net/http, and for a
+// request built by hand.
+func TestRequestPath(t *testing.T) {
+	sent := []string{
+		"/a/b", "/a%2Cb,c", "/a%2Fb", "/caf%C3%A9", "/caf%c3%a9", "/a%20b",
+		"/x/café%2C", "/%E2%9C%93%2C%41", "/v2/presence/sub-key/k/channel/a,b/heartbeat",
+		"/time/0", "/a//b/",
+	}
+	for _, p := range sent {
+		for _, query := range []string{"", "?uuid=u&heartbeat=300", "?a=%2F?b"} {
+			req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + p + query + " HTTP/1.1\r\nHost: h\r\n\r\n")))
+			require.NoError(t, err, p+query)
+			assert.Equal(t, escapedPath(req.URL), requestPath(req), p+query)
+			assert.Equal(t, p, requestPath(req), p+query)
+		}
+	}
+	byHand, err := http.NewRequest(http.MethodGet, "http://h/a%2Cb/c?x=1", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "/a%2Cb/c", requestPath(byHand))
+	absolute, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET http://h/a%2Cb/c?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")))
+	require.NoError(t, err)
+	assert.Equal(t, "/a%2Cb/c", requestPath(absolute))
 }

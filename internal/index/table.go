@@ -4,7 +4,7 @@
 // It exists for the engine's largest index, uuid -> client, where a built-in map or
 // a general concurrent map costs 24 to 50 bytes per entry. A Table slot is a
 // pointer and 32 bits of the hash of its key (12.8 bytes in buckets of five
-// per cache line), tables are between 50% and 75% full, lookups
+// per cache line), a growing table is between 50% and 75% full, lookups
 // take no lock and do not allocate, and writers lock one of many shards.
 //
 // Keeping the hash beside the pointer means a lookup dereferences only the
@@ -23,13 +23,15 @@ import (
 // minBuckets is the size of the smallest table.
 const minBuckets = 2
 
-// Load factors, in slots used per slot: a table grows when an insert would
-// take it past maxLoad (tombstones included), and a rebuild sizes it for
-// rebuildLoad. Buckets of five keep probes short at these loads: most
-// lookups read the key's home bucket, one cache line, and stop there.
+// Load factors, in values per slot: a table grows when an insert would take
+// it past maxLoad, shrinks when a removal leaves it below minLoad, and a
+// rebuild sizes it for rebuildLoad. Buckets of five keep probes short at
+// these loads: most lookups read the key's home bucket, one cache line, and
+// stop there.
 const (
 	maxLoad     = 0.75
 	rebuildLoad = 0.5
+	minLoad     = 0.2
 )
 
 // Table maps string keys to *V. The key of a value is derived from the value by
@@ -40,7 +42,6 @@ const (
 // its key. A Table must not be copied after first use.
 type Table[V any] struct {
 	keyOf     func(*V) string
-	tomb      *V
 	shardBits uint
 	shards    []shard[V]
 }
@@ -52,46 +53,52 @@ type shard[V any] struct {
 	tab  atomic.Pointer[slots[V]]
 	n    atomic.Int64 // values in tab, for Len
 	live int          // values in tab, under mu
-	used int          // values and tombstones in tab, under mu
-	_    [24]byte
+	_    [32]byte
 }
 
 // slots is an open-addressed table of buckets with linear probing from a
 // key's home bucket. Once published it is only written under its shard's
-// lock, slot by slot, and it always keeps some of its slots nil, so that
-// probes end. An insert takes the first tombstone or nil slot on its key's
-// probe sequence, so that churn on a stable number of keys does not fill the
-// table with tombstones and rebuild it.
+// lock, slot by slot, and it always keeps some of its slots nil, so that an
+// insert finds one.
 //
-// A slot that is nil has never held a value since the table was made (or
-// since its shard emptied): slots go from nil to a value, from a value to
-// the tombstone and back, never to nil, and an insert into a bucket takes
-// its first nil slot, so a bucket's nil slots are its last ones. A key that
-// is in the table sits no further than the first nil slot from its home,
-// and a lookup stops there.
+// A bucket counts, in over, the values stored beyond it whose probe sequence
+// passed it: those whose home bucket is it or one before it, and that found
+// it full when they were inserted. A lookup reads the key's home bucket and
+// goes on to the next only while the bucket's over is not zero; so a
+// removal can make its slot nil again, there are no tombstones, churn on a
+// stable number of keys never fills the table nor rebuilds it, and an
+// unsuccessful lookup mostly reads one bucket.
 type slots[V any] struct {
 	b []bucket[V]
+	// grow is the most values the table takes, maxLoad of its slots: an
+	// insert beyond it rebuilds the table larger. shrink is the fewest it
+	// keeps, minLoad of its slots (0 for the smallest table): a removal
+	// below it rebuilds the table smaller.
+	grow, shrink int
 }
 
 // bucketSlots is the number of slots of a bucket.
 const bucketSlots = 5
 
 // bucket is five slots in one 64-byte line: the pointers and, beside them,
-// 32 bits of the hash of each value's key. The allocator places arrays of
-// 64-byte elements on 64-byte boundaries (every size class above 64 bytes
-// is a multiple of 64), so a bucket never straddles two lines.
+// 32 bits of the hash of each value's key, and the count of values stored
+// beyond the bucket that passed it (see slots). The allocator places arrays
+// of 64-byte elements on 64-byte boundaries (every size class above 64
+// bytes is a multiple of 64), so a bucket never straddles two lines.
 //
-// A writer stores a slot's hash before it publishes the pointer; a value
-// replaced by another under the same key keeps the hash, a removed one
-// becomes the tombstone, and a tombstone may take a new value with a new
-// hash. So a reader that loads a pointer and then its hash sees that value's
-// hash or, if the slot was reused meanwhile, a later one: then it skips a
-// value that was removed anyway, or compares the value's key and finds it is
-// not the one it looks for.
+// A writer stores a slot's hash before it publishes the pointer, raises the
+// over counts a value passes before it publishes the value, and lowers them
+// after it removes it (makes its slot nil). A value replaced by another
+// under the same key keeps the hash. So a lookup of a key that is in the
+// table from its start to its end finds the key's slot as it was, and a
+// nonzero over in every bucket from the key's home to the key's bucket. A
+// reader that loads a hash and then the pointer may see a pointer stored
+// after the hash: a value of another key, which it tells apart by comparing
+// the key, or nil.
 type bucket[V any] struct {
-	h [bucketSlots]atomic.Uint32
-	_ uint32
-	p [bucketSlots]atomic.Pointer[V]
+	h    [bucketSlots]atomic.Uint32
+	over atomic.Uint32
+	p    [bucketSlots]atomic.Pointer[V]
 }
 
 // home returns the home bucket of a key whose stored hash is h among n
@@ -107,7 +114,7 @@ func New[V any](keyOf func(*V) string, shards int) *Table[V] {
 	for 1<<bits < shards {
 		bits++
 	}
-	return &Table[V]{keyOf: keyOf, tomb: new(V), shardBits: bits, shards: make([]shard[V], 1<<bits)}
+	return &Table[V]{keyOf: keyOf, shardBits: bits, shards: make([]shard[V], 1<<bits)}
 }
 
 // Len returns the number of values in the table. It sums the shards' counts
@@ -153,23 +160,30 @@ func (t *Table[V]) Get(key string) *V { return t.GetKey(NewKey(key)) }
 
 // GetKey is Get for a key hashed by NewKey.
 func (t *Table[V]) GetKey(k Key) *V {
-	key := k.s
 	h, sh := t.at(k)
 	tab := sh.tab.Load()
 	if tab == nil {
 		return nil
 	}
+	p, _ := t.find(tab, h, k.s)
+	return p
+}
+
+// find returns the value stored in tab under key, whose stored hash is h,
+// and its slot, or nil.
+func (t *Table[V]) find(tab *slots[V], h uint32, key string) (*V, slotRef[V]) {
 	n := len(tab.b)
-	for i := home(h, n); ; {
+	for i, left := home(h, n), n; ; {
 		bk := &tab.b[i]
 		for j := range bucketSlots {
-			p := bk.p[j].Load()
-			if p == nil {
-				return nil // the bucket's nil slots are its last ones: see slots
+			if bk.h[j].Load() == h {
+				if p := bk.p[j].Load(); p != nil && t.keyOf(p) == key {
+					return p, slotRef[V]{bk, i, j}
+				}
 			}
-			if p != t.tomb && bk.h[j].Load() == h && t.keyOf(p) == key {
-				return p
-			}
+		}
+		if left--; left == 0 || bk.over.Load() == 0 {
+			return nil, slotRef[V]{} // no key of an earlier home went past this bucket
 		}
 		if i++; i == n {
 			i = 0
@@ -185,105 +199,61 @@ func (t *Table[V]) Update(key string, fn func(old *V) *V) { t.UpdateKey(NewKey(k
 
 // UpdateKey is Update for a key hashed by NewKey.
 func (t *Table[V]) UpdateKey(k Key, fn func(old *V) *V) {
-	key := k.s
 	h, sh := t.at(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 
 	tab := sh.tab.Load()
 	var (
-		old        *V
-		at         slotRef[V] // the slot of old
-		free       slotRef[V] // the first tombstone or nil slot on the probe sequence
-		freeIsTomb bool
+		old *V
+		at  slotRef[V] // the slot of old
 	)
 	if tab != nil {
-		n := len(tab.b)
-	probe:
-		for i := home(h, n); ; {
-			bk := &tab.b[i]
-			for j := range bucketSlots {
-				p := bk.p[j].Load()
-				switch {
-				case p == nil:
-					if free.bk == nil {
-						free = slotRef[V]{bk, j}
-					}
-					break probe // the bucket's nil slots are its last ones
-				case p == t.tomb:
-					if free.bk == nil {
-						free, freeIsTomb = slotRef[V]{bk, j}, true
-					}
-				case bk.h[j].Load() == h && t.keyOf(p) == key:
-					old, at = p, slotRef[V]{bk, j}
-					break probe
-				}
-			}
-			if i++; i == n {
-				i = 0
-			}
-		}
+		old, at = t.find(tab, h, k.s)
 	}
 	v := fn(old)
 	switch {
 	case old != nil && v != nil:
 		at.bk.p[at.j].Store(v)
 	case old != nil:
-		at.bk.p[at.j].Store(t.tomb)
+		at.bk.p[at.j].Store(nil)
+		passed(tab, h, at.i, ^uint32(0)) // after the removal: see bucket
 		sh.live--
 		sh.n.Add(-1)
-		if sh.live == 0 {
+		switch {
+		case sh.live == 0 && len(tab.b) > minBuckets:
 			// An empty shard gives a grown table back at once, and keeps a
 			// table of the smallest size, emptied in place, so that a key
-			// coming and going alone in its shard allocates nothing. Readers
-			// of an empty shard find nothing whether they see the tombstones
-			// or the nils.
-			if len(tab.b) > minBuckets {
-				sh.tab.Store(nil)
-			} else {
-				for i := range tab.b {
-					for j := range bucketSlots {
-						tab.b[i].p[j].Store(nil)
-					}
-				}
-			}
-			sh.used = 0
+			// coming and going alone in its shard allocates nothing.
+			sh.tab.Store(nil)
+		case sh.live < tab.shrink:
+			t.rebuild(sh, tab, sh.live)
 		}
-	case v != nil && freeIsTomb:
-		// The key's first free slot is a tombstone: it takes the key, and
-		// the count of used slots stays as it was.
-		free.bk.h[free.j].Store(h) // before p: see bucket
-		free.bk.p[free.j].Store(v)
-		sh.live++
-		sh.n.Add(1)
 	case v != nil:
-		if tab == nil || float64(sh.used+1) > maxLoad*float64(len(tab.b)*bucketSlots) {
+		if tab == nil || sh.live >= tab.grow {
 			tab = t.rebuild(sh, tab, sh.live+1)
-			free = t.freeSlot(tab, h)
 		}
-		free.bk.h[free.j].Store(h) // before p: see bucket
-		free.bk.p[free.j].Store(v)
+		place(tab, freeSlot(tab, h), h, v)
 		sh.live++
-		sh.used++
 		sh.n.Add(1)
 	}
 }
 
-// slotRef names one slot of a bucket.
+// slotRef names one slot of a table: bucket i, slot j.
 type slotRef[V any] struct {
-	bk *bucket[V]
-	j  int
+	bk   *bucket[V]
+	i, j int
 }
 
-// freeSlot returns the first nil slot on the probe sequence of h, in a table
-// without tombstones. The caller holds the shard lock.
-func (t *Table[V]) freeSlot(tab *slots[V], h uint32) slotRef[V] {
+// freeSlot returns the first nil slot on the probe sequence of h. The
+// caller holds the shard lock.
+func freeSlot[V any](tab *slots[V], h uint32) slotRef[V] {
 	n := len(tab.b)
 	for i := home(h, n); ; {
 		bk := &tab.b[i]
 		for j := range bucketSlots {
 			if bk.p[j].Load() == nil {
-				return slotRef[V]{bk, j}
+				return slotRef[V]{bk, i, j}
 			}
 		}
 		if i++; i == n {
@@ -292,25 +262,46 @@ func (t *Table[V]) freeSlot(tab *slots[V], h uint32) slotRef[V] {
 	}
 }
 
-// rebuild publishes a new table sized for want values at rebuildLoad, without
-// tombstones. Readers still probing the old table finish there; it is never
-// written again. Values are placed by their stored hashes: none is read.
+// place stores v, whose key's stored hash is h, in the nil slot s of tab,
+// raising the over count of each bucket its probe sequence passes first.
+// The caller holds the shard lock.
+func place[V any](tab *slots[V], s slotRef[V], h uint32, v *V) {
+	passed(tab, h, s.i, 1)
+	s.bk.h[s.j].Store(h) // before p: see bucket
+	s.bk.p[s.j].Store(v)
+}
+
+// passed adds d (1, or -1 as ^0) to the over count of each bucket from the
+// home of h up to, and not including, bucket i.
+func passed[V any](tab *slots[V], h uint32, i int, d uint32) {
+	n := len(tab.b)
+	for b := home(h, n); b != i; {
+		tab.b[b].over.Add(d)
+		if b++; b == n {
+			b = 0
+		}
+	}
+}
+
+// rebuild publishes a new table sized for want values at rebuildLoad.
+// Readers still probing the old table finish there; it is never written
+// again. Values are placed by their stored hashes: none is read.
 func (t *Table[V]) rebuild(sh *shard[V], old *slots[V], want int) *slots[V] {
 	n := max(minBuckets, int(float64(want)/(rebuildLoad*bucketSlots))+1)
-	tab := &slots[V]{b: make([]bucket[V], n)}
+	tab := &slots[V]{b: make([]bucket[V], n), grow: int(maxLoad * float64(n*bucketSlots))}
+	if n > minBuckets {
+		tab.shrink = int(minLoad * float64(n*bucketSlots))
+	}
 	if old != nil {
 		for i := range old.b {
 			for j := range bucketSlots {
-				if p := old.b[i].p[j].Load(); p != nil && p != t.tomb {
+				if p := old.b[i].p[j].Load(); p != nil {
 					h := old.b[i].h[j].Load()
-					s := t.freeSlot(tab, h)
-					s.bk.h[s.j].Store(h)
-					s.bk.p[s.j].Store(p)
+					place(tab, freeSlot(tab, h), h, p)
 				}
 			}
 		}
 	}
-	sh.used = sh.live
 	sh.tab.Store(tab)
 	return tab
 }
@@ -325,7 +316,7 @@ func (t *Table[V]) Range(fn func(*V) bool) {
 		}
 		for b := range tab.b {
 			for j := range bucketSlots {
-				if p := tab.b[b].p[j].Load(); p != nil && p != t.tomb {
+				if p := tab.b[b].p[j].Load(); p != nil {
 					if !fn(p) {
 						return
 					}
