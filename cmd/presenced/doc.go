@@ -167,8 +167,11 @@
 //     on above those of the previous process, so a subscriber resuming with
 //     its cursor sees no time go back; as the new process holds no events
 //     from before it, the subscriber's first answer is an interval event
-//     with here_now_refresh, telling it to call Here Now. A missing file
-//     starts empty.
+//     with here_now_refresh, telling it to call Here Now, followed by the
+//     events since the start: with a state file, the subscribe feed keeps
+//     every sub key's events from the start (within -subscribe-cache-bytes
+//     and -subscribe-cache-age), not only those of sub keys a subscribe call
+//     has named, as a node on NATS does. A missing file starts empty.
 //   - Every -state-interval (30s by default), counted from the end of the
 //     previous write, the file is written in the background while the server
 //     serves; a heartbeat of a present member never waits for it.

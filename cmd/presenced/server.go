@@ -89,7 +89,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SubscribeCacheBytes:      o.subscribeCacheBytes,
 		SubscribeCacheAge:        o.subscribeCacheAge,
 		DisableImplicitHeartbeat: o.noImplicitHeartbeat,
-		SubscribeShared:          o.nats.urls != "",
+		// A node of a cluster shares its presence and cursors with the
+		// others, and a server restored from its state file with the
+		// process before it: a client resuming with a cursor from either
+		// must find the events after it, also those of sub keys no
+		// subscribe call has named here yet.
+		SubscribeShared: o.nats.urls != "" || o.stateFile != "",
 	})
 	if err != nil {
 		if o.configPath != "" && errors.Is(err, httpapi.ErrInvalidConfig) {

@@ -90,6 +90,39 @@ func TestRunStateFile(t *testing.T) {
 	assert.Equal(t, "3", samples["presenced_members"])
 }
 
+// TestRunStateFileCursorResumes: a subscriber's cursor from before a restart
+// finds, on the restored server, the events that came after the restart and
+// before its first long-poll there: the feed keeps them, as a node of a
+// cluster keeps those a client moving from another node asks for.
+func TestRunStateFileCursorResumes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	args := []string{"-state-file", path, "-state-interval", "0", "-subscribe-hold", "2s"}
+	s := startServer(t, nil, args...)
+	tt := subscribeHandshake(t, s.url(""), "lobby-pnpres")
+	status, body := get(t, s.url("/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice&heartbeat=600"))
+	require.Equal(t, 200, status, body)
+	require.NoError(t, s.stop())
+
+	s2 := startServer(t, nil, args...)
+	status, body = get(t, s2.url("/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=dan&heartbeat=600"))
+	require.Equal(t, 200, status, body)
+	status, body = get(t, s2.url("/v2/subscribe/demo/lobby-pnpres/0?uuid=watcher&tt="+tt))
+	require.Equal(t, 200, status, body)
+	var ans struct {
+		M []struct{ D struct{ Action, UUID string } }
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &ans), body)
+	var got []string
+	for _, m := range ans.M {
+		got = append(got, m.D.Action+" "+m.D.UUID)
+	}
+	// dan's join came after the restart, before any subscribe call on this
+	// server; alice's went to the previous process's subscribers.
+	assert.Contains(t, got, "join dan", body)
+	assert.NotContains(t, got, "join alice", body)
+	require.NoError(t, s2.stop())
+}
+
 // sortUUIDs returns a here now answer with its uuids in name order.
 func sortUUIDs(t *testing.T, body string) string {
 	t.Helper()
