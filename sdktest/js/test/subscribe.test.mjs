@@ -128,7 +128,11 @@ for (const eventEngine of [true, false]) {
   const mode = eventEngine ? 'event engine' : 'legacy subscription manager';
   test(`presence events in order: join with state, state-change, leave, join, timeout (${mode})`, opts, async () => {
     const room = uniq('room');
-    const a = watcher(uniq('a'), { enableEventEngine: eventEngine });
+    // A heartbeats on its own (timeout 20 s, every 5 s): its long-polls are
+    // heartbeats with the server's default timeout (6 s), which a quiet
+    // spell of a few seconds, say between B's last join and B's timeout,
+    // would outlast, and the occupancies below count A.
+    const a = watcher(uniq('a'), { enableEventEngine: eventEngine, heartbeatInterval: 5 });
     const events = new Events(a);
     await subscribe(a, { channels: [room], withPresence: true });
     // A is present once connected; whether A sees its own join depends on
