@@ -103,19 +103,24 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("window.__page is %q: the page was reloaded", page)
 	}
 
-	// Paused, the tail holds new events back and counts them.
+	// The filter box, case-insensitive.
+	b.do(t, chromedp.SendKeys(chromedp.ID("filter"), "KIT"))
+	b.wait(t, "only kitchen listed", `[...document.querySelectorAll("#channels tbody tr[data-channel]")].map(r => r.dataset.channel).join() === "kitchen"`)
+
+	// Paused, the tail holds new events back and counts them. On sub key
+	// staging, where no channel is in interval mode: demo's game-42 has an
+	// interval event every 2 s, which a pause could catch as well.
+	b.do(t, chromedp.Navigate("about:blank"))
+	b.do(t, chromedp.Navigate(srv.base+console.DefaultPath+"#sub_key=staging"))
+	b.wait(t, "smoke-test's occupancy of 3", occupancyIs("smoke-test", 3))
 	b.do(t, chromedp.Click(chromedp.ID("pause")))
-	srv.heartbeat(t, "demo", "kitchen", "erin", 300, "")
+	srv.heartbeat(t, "staging", "smoke-test", "erin", 300, "")
 	b.wait(t, "the pause button counting erin's join", `document.getElementById("pause").textContent === "Resume (1 new)"`)
 	if b.eval(t, fmt.Sprint(tailHas("join", "erin"))) == "true" {
 		t.Fatal("erin's join is in the tail while it is paused")
 	}
 	b.do(t, chromedp.Click(chromedp.ID("pause")))
 	b.wait(t, "erin's join in the tail once resumed", tailHas("join", "erin"))
-
-	// The filter box, case-insensitive.
-	b.do(t, chromedp.SendKeys(chromedp.ID("filter"), "KIT"))
-	b.wait(t, "only kitchen listed", `[...document.querySelectorAll("#channels tbody tr[data-channel]")].map(r => r.dataset.channel).join() === "kitchen"`)
 
 	// A uuid made of HTML is text on the page, and runs nothing.
 	b.do(t, chromedp.Navigate("about:blank"))
