@@ -233,6 +233,8 @@ func joinMany(b *testing.B, n *Node, members int, timeout time.Duration) {
 	}
 }
 
+// heapInUse returns the bytes of live heap objects after two collections
+// (the second empties what sync.Pools moved to their victim caches).
 func heapInUse() uint64 {
 	runtime.GC()
 	runtime.GC()

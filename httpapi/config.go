@@ -58,12 +58,14 @@ type Config struct {
 	// PubNub, each answer to a subscribe call is also a heartbeat.
 	DisableImplicitHeartbeat bool
 	// SubscribeShared is for servers that share one presence and its
-	// timetokens (cluster.Node): a subscribe client may move from one to
-	// another with its cursor. The long-poll's event feed starts with New
-	// and keeps the events of every sub key from then on, not only those of
-	// sub keys a subscribe call has named, so a cursor handed out by another
-	// server finds the events after it; and a cursor up to a minute ahead of
-	// this server's clock is taken as it is, rather than as a handshake.
+	// timetokens (cluster.Node), or a server that took over a presence and
+	// its timetokens from another (an engine restored from a snapshot): a
+	// subscribe client may move from one to another with its cursor. The
+	// long-poll's event feed starts with New and keeps the events of every
+	// sub key from then on, not only those of sub keys a subscribe call has
+	// named, so a cursor handed out by another server finds the events after
+	// it; and a cursor up to a minute ahead of this server's clock is taken
+	// as it is, rather than as a handshake.
 	SubscribeShared bool
 }
 

@@ -273,7 +273,8 @@
 // memory, the oldest going first; a sub key without events or subscribe
 // calls for the age is forgotten. Nothing grows without bound.
 //
-// Servers sharing one presence (Config.SubscribeShared, for cluster.Node):
+// Servers sharing one presence (Config.SubscribeShared, for cluster.Node,
+// and for a server whose engine was restored from another's snapshot):
 // the subscription opens with New, every sub key's events are kept from
 // then on, within the same age and memory bounds, and no sub key is
 // forgotten, so that a client arriving with a cursor another server handed
