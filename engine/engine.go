@@ -338,7 +338,7 @@ func (e *Engine) emit(t *counts, ch *channel, ev *events.Event) {
 	if !ok {
 		return
 	}
-	ev.SubKey, ev.Channel, ev.Occupancy = ch.ks.name, ch.name, len(ch.members)
+	ev.SubKey, ev.Channel, ev.Occupancy = ch.ks.name, ch.name, ch.size()
 	r.Publish(ev)
 }
 
@@ -346,7 +346,7 @@ func (e *Engine) emit(t *counts, ch *channel, ev *events.Event) {
 // membership: as its own event in announce mode, or into the channel's deltas
 // in interval mode. Under ch.mu, after the change.
 func (e *Engine) announce(t *counts, ch *channel, a events.Action, uuid string, state json.RawMessage) {
-	occ, limit := len(ch.members), e.cfg.AnnounceMax
+	occ, limit := ch.size(), e.cfg.AnnounceMax
 	switch {
 	case ch.deltas == nil && (limit < 0 || occ <= limit):
 		e.emit(t, ch, &events.Event{Action: a, UUID: uuid, State: state})

@@ -435,9 +435,7 @@ func (e *Engine) beatLocked(b *beat, uuid index.Key, ch *channel) (*member, erro
 	case err != nil:
 		return nil, err
 	}
-	m.idx = int32(len(ch.members))
-	ch.members = append(ch.members, m)
-	ch.occupancy.Store(int64(len(ch.members)))
+	ch.place(m)
 	m.slot = b.slot
 	if !hasState || st == nil {
 		st = nil

@@ -95,16 +95,7 @@ func (e *Engine) Leave(ctx context.Context, r LeaveRequest) (LeaveResult, error)
 // then unlinks m from its client (see unlink) and gives its room back to
 // MaxMembers, with or without the lock.
 func (e *Engine) removeLocked(t *counts, ch *channel, m *member, a events.Action) {
-	last := len(ch.members) - 1
-	moved := ch.members[last]
-	ch.members[m.idx] = moved
-	moved.idx = m.idx
-	ch.members[last] = nil
-	ch.members = ch.members[:last]
-	if cap(ch.members) >= 1024 && len(ch.members) < cap(ch.members)/4 {
-		ch.members = append(make([]*member, 0, 2*len(ch.members)), ch.members...)
-	}
-	ch.occupancy.Store(int64(len(ch.members)))
+	ch.unplace(m)
 
 	st := ch.state[m]
 	delete(ch.state, m)
@@ -141,9 +132,9 @@ func unlink(m *member, uuid index.Key) {
 // dropIfEmptyLocked drops ch from its keyspace if it has no member left,
 // counting into t. Under ch.mu.
 func (e *Engine) dropIfEmptyLocked(t *counts, ch *channel) {
-	if len(ch.members) == 0 && !ch.dead {
+	if ch.size() == 0 && !ch.dead {
 		ch.dead = true
-		ch.members = nil
+		ch.list, ch.free = slim[*member]{}, slim[int32]{}
 		ch.state = nil
 		// ch.deltas is nil: at occupancy 0, announce has left interval mode.
 		ch.ks.channels.DeleteIf(ch.name, ch)

@@ -68,22 +68,22 @@ func (ks *keyspace) channelFor(name string) (ch *channel, created bool) {
 // channel's events come out in the order they were applied.
 //
 // The fields every join and leave writes come first and fill one cache line:
-// the struct is padded to 128 bytes, a size the allocator aligns to 128, so on
+// the struct is 128 bytes, a size the allocator aligns to 128, so on
 // a busy channel only that line moves between cores with the lock.
 type channel struct {
 	mu        sync.RWMutex
-	members   []*member                   // dense; member.idx is the position; under mu
-	occupancy atomic.Int64                // len(members), readable without mu
-	state     map[*member]json.RawMessage // members that have state; under mu
+	list      slim[*member] // see list.go; under mu
+	free      slim[int32]   // see list.go; under mu
+	occupancy atomic.Int64  // live members; written under mu, readable without
 
-	deltas *events.Deltas // non-nil in interval mode; under mu
-	dead   bool           // removed from ks.channels; under mu
+	state  map[*member]json.RawMessage // members that have state; under mu
+	deltas *events.Deltas              // non-nil in interval mode; under mu
+	dead   bool                        // removed from ks.channels; under mu
 	ks     *keyspace
 	name   string
 	// alone is name as a list of one, shared by the results of calls that
 	// joined or left this channel only (see appendName). Set at creation.
 	alone [1]string
-	_     [8]byte
 }
 
 // newChannel returns an empty channel of ks named name, which it keeps.
@@ -204,7 +204,7 @@ type member struct {
 	deadline atomic.Int64
 	c        *client
 	ch       *channel
-	idx      int32  // position in ch.members; under ch.mu
+	idx      int32  // position in ch.members() (see list.go); under ch.mu
 	slot     uint32 // low bits of the wheel slot the member is filed in; under ch.mu
 }
 

@@ -65,8 +65,10 @@ type Member struct {
 }
 
 // HereNow tells who is present on the requested channels. Occupancy is read
-// in O(1) per channel; listing members costs O(Limit) per channel. It takes
-// each channel's read lock in turn, never a global one.
+// in O(1) per channel; listing members costs O(Limit) per channel, or
+// O(Offset+Limit) while leaves have left holes in its list that joins have
+// not filled yet. It takes each channel's read lock in turn, never a global
+// one.
 func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
 	if e.closed.Load() {
 		return HereNowResult{}, ErrClosed
@@ -127,13 +129,13 @@ func (e *Engine) presence(ch *channel, r HereNowRequest) (ChannelPresence, bool)
 	}
 	ch.mu.RLock()
 	defer ch.mu.RUnlock()
-	n := len(ch.members)
+	n := ch.size()
 	if n == 0 {
 		return ChannelPresence{}, false
 	}
 	cp := ChannelPresence{Channel: ch.name, Occupancy: n, Members: []Member{}}
 	if r.Offset < n {
-		page := ch.members[r.Offset:min(n, r.Offset+r.Limit)]
+		page := ch.page(r.Offset, r.Limit, nil)
 		cp.Members = make([]Member, len(page))
 		var now int64
 		if r.TimeLeft {

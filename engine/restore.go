@@ -242,13 +242,14 @@ func (rs *restorer) channel() error {
 	if err != nil {
 		return err
 	}
-	if len(ch.members) == 0 {
+	ms := ch.members()
+	if len(ms) == 0 {
 		return nil // every member left while the snapshot read the channel
 	}
-	ch.members = ch.members[:len(ch.members):len(ch.members)]
-	ch.occupancy.Store(int64(len(ch.members)))
+	ch.list.set(ms[:len(ms):len(ms)])
+	ch.occupancy.Store(int64(len(ms)))
 	ks.channels.GetOrCreate(name, func() *channel { return ch })
-	if max := e.cfg.AnnounceMax; saved != nil || (max >= 0 && len(ch.members) > max) {
+	if max := e.cfg.AnnounceMax; saved != nil || (max >= 0 && len(ms) > max) {
 		rs.special = append(rs.special, restoredChannel{ch: ch, deltas: saved})
 	}
 	return nil
@@ -320,9 +321,10 @@ func (rs *restorer) member(ch *channel, c *client, rel int64, st []byte) error {
 	}
 	m.c, m.ch = c, ch
 	m.deadline.Store(deadline)
-	m.idx = int32(len(ch.members))
+	ms := ch.members()
+	m.idx = int32(len(ms))
 	m.slot = uint32(rs.e.wheel.SlotFor(deadline))
-	ch.members = append(ch.members, m)
+	ch.list.set(append(ms, m))
 	if state != nil {
 		if ch.state == nil {
 			ch.state = make(map[*member]json.RawMessage)
@@ -504,7 +506,7 @@ func (rs *restorer) install() {
 	for _, sc := range rs.special {
 		ch := sc.ch
 		ch.lock()
-		if max := e.cfg.AnnounceMax; max >= 0 && len(ch.members) > max {
+		if max := e.cfg.AnnounceMax; max >= 0 && ch.size() > max {
 			ch.deltas = new(events.Deltas)
 			if sc.deltas != nil {
 				ch.deltas.Restore(*sc.deltas)
@@ -529,11 +531,11 @@ func (rs *restorer) install() {
 	for _, ks := range rs.keyspaces {
 		ks.channels.Range(func(ch *channel) bool {
 			// Under the channel's lock: overdue members time out as soon as
-			// they are in the wheel, which changes ch.members.
+			// they are in the wheel, which changes the channel's list.
 			ch.mu.RLock()
-			for _, m := range ch.members {
+			ch.eachMember(func(m *member) {
 				e.wheel.Schedule(m, m.deadline.Load())
-			}
+			})
 			ch.mu.RUnlock()
 			return true
 		})

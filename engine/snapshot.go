@@ -286,11 +286,15 @@ func (s *snapshotter) copyMembers(ch *channel) (deltas *events.DeltasState, with
 		st := ch.deltas.State() // its lists are never written again: see Deltas.State
 		deltas = &st
 	}
-	end := len(ch.members)
+	end := len(ch.members())
 	chunks := 0
 	for {
 		start := max(end-s.opts.copyChunk, 0)
-		s.members = append(s.members, ch.members[start:end]...)
+		for _, m := range ch.members()[start:end] {
+			if m != nil { // not a hole (see list.go)
+				s.members = append(s.members, m)
+			}
+		}
 		withState = withState || len(ch.state) > 0
 		chunks++
 		s.runlock(ch)
@@ -305,7 +309,7 @@ func (s *snapshotter) copyMembers(ch *channel) (deltas *events.DeltasState, with
 			s.runlock(ch)
 			break
 		}
-		end = min(start, len(ch.members))
+		end = min(start, len(ch.members()))
 	}
 	if chunks > 1 {
 		slices.SortFunc(s.members, func(a, b *member) int {

@@ -150,9 +150,9 @@ func deadlinesOf(e *Engine) map[memberKey]time.Duration {
 	e.keyspaces.Range(func(ks *keyspace) bool {
 		ks.channels.Range(func(ch *channel) bool {
 			ch.mu.RLock()
-			for _, m := range ch.members {
+			ch.eachMember(func(m *member) {
 				out[memberKey{ks.name, ch.name, m.c.id()}] = time.Duration(m.deadline.Load() - now)
-			}
+			})
 			ch.mu.RUnlock()
 			return true
 		})

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// checkList fails t unless ch's list holds exactly live, each member at its
+// idx, every hole with an entry in its stack of holes, and the holes counted by
+// occupancy.
+func checkList(t *testing.T, ch *channel, live map[*member]bool) {
+	t.Helper()
+	require.Equal(t, len(live), ch.size(), "occupancy")
+	holes := map[int32]bool{}
+	seen := 0
+	for i, m := range ch.members() {
+		if m == nil {
+			holes[int32(i)] = true
+			continue
+		}
+		require.True(t, live[m], "slot %d holds a member that is not live", i)
+		require.Equal(t, int32(i), m.idx, "idx of the member in slot %d", i)
+		seen++
+	}
+	require.Equal(t, len(live), seen, "live members in the list")
+	for _, i := range ch.free.get() {
+		delete(holes, i)
+	}
+	require.Empty(t, holes, "holes without an entry in free")
+}
+
+func TestListKeepsMembersAndHoles(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 1))
+			ch := newChannel(nil, "c")
+			live := map[*member]bool{}
+			var order []*member // live members, for picking one at random
+			for step := range 4000 {
+				// Phases of growth and of decline, so that the list both
+				// fills its holes and tidies itself.
+				grow := (step/500)%2 == 0
+				if len(order) == 0 || r.IntN(100) < map[bool]int{true: 70, false: 25}[grow] {
+					m := new(member)
+					ch.place(m)
+					live[m] = true
+					order = append(order, m)
+				} else {
+					k := r.IntN(len(order))
+					m := order[k]
+					order[k] = order[len(order)-1]
+					order = order[:len(order)-1]
+					delete(live, m)
+					ch.unplace(m)
+				}
+				checkList(t, ch, live)
+				if holes := len(ch.members()) - ch.size(); holes > ch.size()+1 {
+					t.Fatalf("step %d: %d holes for %d members: the list did not tidy", step, holes, ch.size())
+				}
+			}
+		})
+	}
+}
+
+func TestListJoinFillsTheNewestHole(t *testing.T) {
+	ch := newChannel(nil, "c")
+	ms := make([]*member, 10)
+	for i := range ms {
+		ms[i] = new(member)
+		ch.place(ms[i])
+	}
+	ch.unplace(ms[2])
+	ch.unplace(ms[7])
+	assert.Nil(t, ch.members()[2])
+	assert.Nil(t, ch.members()[7])
+	assert.Same(t, ms[9], ch.members()[9], "a removal moves no other member")
+	assert.Len(t, ch.members(), 10)
+
+	a, b, c := new(member), new(member), new(member)
+	ch.place(a)
+	ch.place(b)
+	ch.place(c)
+	assert.Equal(t, []int32{7, 2, 10}, []int32{a.idx, b.idx, c.idx})
+	assert.Equal(t, 11, ch.size())
+}
+
+func TestListGivesMemoryBack(t *testing.T) {
+	ch := newChannel(nil, "c")
+	ms := make([]*member, 100_000)
+	for i := range ms {
+		ms[i] = new(member)
+		ch.place(ms[i])
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	r.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+	for _, m := range ms[100:] {
+		ch.unplace(m)
+	}
+	live := map[*member]bool{}
+	for _, m := range ms[:100] {
+		live[m] = true
+	}
+	checkList(t, ch, live)
+	assert.LessOrEqual(t, len(ch.members()), 2*100+1, "list length")
+	assert.Less(t, cap(ch.members()), 1024, "list capacity")
+	assert.Less(t, cap(ch.free.get()), 1024, "capacity of the stack of holes")
+}
+
+func TestListPages(t *testing.T) {
+	ch := newChannel(nil, "c")
+	ms := make([]*member, 50)
+	for i := range ms {
+		ms[i] = new(member)
+		ch.place(ms[i])
+	}
+	var want []*member
+	for i, m := range ms {
+		if i%3 == 0 {
+			ch.unplace(m)
+		} else {
+			want = append(want, m)
+		}
+	}
+	for _, limit := range []int{1, 4, 7, 33, 100} {
+		var got []*member
+		for offset := 0; offset < ch.size(); offset += limit {
+			page := ch.page(offset, limit, nil)
+			require.NotEmpty(t, page, "offset %d, limit %d", offset, limit)
+			require.LessOrEqual(t, len(page), limit)
+			got = append(got, page...)
+		}
+		assert.Equal(t, want, got, "limit %d", limit)
+	}
+	assert.Empty(t, ch.page(ch.size(), 10, nil), "offset at the end")
+
+	// Without holes, a page is part of the list, found in O(1).
+	dense := newChannel(nil, "d")
+	for _, m := range ms {
+		dense.place(m)
+	}
+	assert.Equal(t, ms[5:9], dense.page(5, 4, nil))
+	assert.Same(t, &dense.members()[5], &dense.page(5, 4, nil)[0])
+	assert.Equal(t, ms[45:], dense.page(45, 10, nil))
+}
