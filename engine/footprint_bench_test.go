@@ -72,7 +72,7 @@ func BenchmarkFootprint(b *testing.B) {
 			ch := ks.channels.Get(fmt.Sprintf("room-%011d", 0))
 			heap += after - before - 48*float64(n)
 			client += (80 - 48) * float64(n) // see TestClientHoldsItsUUID
-			list += 8*float64(cap(ch.members())) + 4*float64(cap(ch.free.get()))
+			list += 8 * float64(cap(ch.members()))
 			for i := range ks.clients.Shards() {
 				index += float64(ks.clients.ShardBytes(i))
 			}

@@ -134,7 +134,7 @@ func unlink(m *member, uuid index.Key) {
 func (e *Engine) dropIfEmptyLocked(t *counts, ch *channel) {
 	if ch.size() == 0 && !ch.dead {
 		ch.dead = true
-		ch.list, ch.free = slim[*member]{}, slim[int32]{}
+		ch.list, ch.low = slim[*member]{}, 0
 		ch.state = nil
 		// ch.deltas is nil: at occupancy 0, announce has left interval mode.
 		ch.ks.channels.DeleteIf(ch.name, ch)

@@ -225,7 +225,7 @@ func TestChannelHotFieldsShareOneLine(t *testing.T) {
 	for name, end := range map[string]uintptr{
 		"mu":        unsafe.Offsetof(ch.mu) + unsafe.Sizeof(ch.mu),
 		"list":      unsafe.Offsetof(ch.list) + unsafe.Sizeof(ch.list),
-		"free":      unsafe.Offsetof(ch.free) + unsafe.Sizeof(ch.free),
+		"low":       unsafe.Offsetof(ch.low) + unsafe.Sizeof(ch.low),
 		"occupancy": unsafe.Offsetof(ch.occupancy) + unsafe.Sizeof(ch.occupancy),
 	} {
 		assert.LessOrEqual(t, end, uintptr(64), name)

@@ -68,13 +68,13 @@ func (ks *keyspace) channelFor(name string) (ch *channel, created bool) {
 // channel's events come out in the order they were applied.
 //
 // The fields every join and leave writes come first and fill one cache line:
-// the struct is 128 bytes, a size the allocator aligns to 128, so on
+// the struct is padded to 128 bytes, a size the allocator aligns to 128, so on
 // a busy channel only that line moves between cores with the lock.
 type channel struct {
 	mu        sync.RWMutex
 	list      slim[*member] // see list.go; under mu
-	free      slim[int32]   // see list.go; under mu
 	occupancy atomic.Int64  // live members; written under mu, readable without
+	low       int32         // no hole of list is below; see list.go; under mu
 
 	state  map[*member]json.RawMessage // members that have state; under mu
 	deltas *events.Deltas              // non-nil in interval mode; under mu
@@ -84,6 +84,7 @@ type channel struct {
 	// alone is name as a list of one, shared by the results of calls that
 	// joined or left this channel only (see appendName). Set at creation.
 	alone [1]string
+	_     [8]byte
 }
 
 // newChannel returns an empty channel of ks named name, which it keeps.
