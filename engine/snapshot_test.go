@@ -648,13 +648,15 @@ func testSnapshotConsistency(t *testing.T, copyChunk int) {
 }
 
 // TestSnapshotCopiesLongListsFromTheEnd copies a channel's list in chunks
-// while, between chunks, members leave from the front of the list (so that
-// the member at its end moves into the hole, after it was copied) and new
-// ones join: every member present throughout is in the snapshot, once.
+// while, between chunks, members leave from the front of the list, not
+// copied yet, and new ones join. Once holes outnumber members, each leave
+// tidies the list by moving members from its end, copied already, into
+// holes at the front, where the copy reaches them again: every member
+// present throughout is in the snapshot, once.
 func TestSnapshotCopiesLongListsFromTheEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEngine(t, Config{AnnounceMax: -1})
-		const churn, stable = 100, 200
+		const churn, stable, perChunk = 300, 100, 30
 		for i := range churn {
 			mustBeat(t, e, hb("churn-"+strconv.Itoa(i), "c"))
 		}
@@ -665,16 +667,32 @@ func TestSnapshotCopiesLongListsFromTheEnd(t *testing.T) {
 		var buf bytes.Buffer
 		_, err := e.snapshot(&buf, snapOptions{copyChunk: 16, between: func() {
 			chunks++
-			// The front of the list is not copied yet: a leave there moves
-			// the last member, copied already, into the hole.
-			_, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "churn-" + strconv.Itoa(left), Channels: []string{"c"}})
-			require.NoError(t, err)
-			left++
+			for range perChunk {
+				if left == churn {
+					break
+				}
+				_, err := e.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "churn-" + strconv.Itoa(left), Channels: []string{"c"}})
+				require.NoError(t, err)
+				left++
+			}
 			mustBeat(t, e, hb("new-"+strconv.Itoa(joined), "c"))
 			joined++
 		}})
 		require.NoError(t, err)
 		require.Greater(t, chunks, 10)
+
+		// The test is only worth its name if stable members, at the end of
+		// the list and copied first, moved to the front meanwhile.
+		ch := e.keyspace(sk, false).channels.Get("c")
+		moved := 0
+		ch.mu.RLock()
+		ch.eachMember(func(m *member) {
+			if strings.HasPrefix(m.c.id(), "stable-") && m.idx < churn {
+				moved++
+			}
+		})
+		ch.mu.RUnlock()
+		require.Positive(t, moved, "no stable member moved into a hole")
 
 		b := newEngine(t, Config{AnnounceMax: -1})
 		_, err = b.Restore(bytes.NewReader(buf.Bytes()))
