@@ -560,9 +560,10 @@ func testSnapshotConsistency(t *testing.T, copyChunk int) {
 		e := newEngine(t, Config{AnnounceMax: -1})
 		chName := func(i int) string { return "c" + strconv.Itoa(i%channels) }
 		// Churners first, so that the stable members are at the end of each
-		// channel's list, where a leave takes the member it moves into the
-		// hole it leaves: a snapshot that read the list chunk by chunk as
-		// it changed would miss them.
+		// channel's list and the churn's holes and joins at its front, which
+		// a chunked copy reaches last. (This churn never leaves more holes
+		// than members, so no member moves; a list tidied by moving members
+		// from its end is TestSnapshotCopiesLongListsFromTheEnd's.)
 		for i := range churnUUIDs {
 			for c := range channels {
 				mustBeat(t, e, hb("churn-"+strconv.Itoa(i), chName(c)))
