@@ -128,11 +128,15 @@ for (const eventEngine of [true, false]) {
   const mode = eventEngine ? 'event engine' : 'legacy subscription manager';
   test(`presence events in order: join with state, state-change, leave, join, timeout (${mode})`, opts, async () => {
     const room = uniq('room');
-    // A heartbeats on its own (timeout 20 s, every 5 s): its long-polls are
-    // heartbeats with the server's default timeout (6 s), which a quiet
-    // spell of a few seconds, say between B's last join and B's timeout,
-    // would outlast, and the occupancies below count A.
-    const a = watcher(uniq('a'), { enableEventEngine: eventEngine, heartbeatInterval: 5 });
+    // A heartbeats on its own, with a timeout of 10 s every 4 s: the event
+    // engine's long-polls carry no heartbeat parameter, so each is a
+    // heartbeat with the server's default timeout (6 s), which a quiet spell
+    // of a few seconds, say between B's last join and B's timeout, would
+    // outlast, and the occupancies below count A. The SDK sets the interval
+    // to half the presence timeout less a second whatever heartbeatInterval
+    // says, so the timeout is what makes it 4 s (with 20 s it was 9 s, and A
+    // sometimes timed out before B).
+    const a = watcher(uniq('a'), { enableEventEngine: eventEngine, presenceTimeout: 10 });
     const events = new Events(a);
     await subscribe(a, { channels: [room], withPresence: true });
     // A is present once connected; whether A sees its own join depends on
