@@ -163,30 +163,30 @@ func (ch *channel) eachMember(fn func(*member)) {
 }
 
 // page returns the live members of ch from the offset-th, at most limit: a
-// part of the list itself when it has no holes, else those members
-// appended to buf. It skips holes from the start of the list, so it takes
-// O(offset+limit) when the list has holes, and O(limit) when it has none.
-// Under ch.mu.
-func (ch *channel) page(offset, limit int, buf []*member) []*member {
+// part of the list itself when it has no holes, else a copy. It skips holes
+// from the start of the list, so it takes O(offset+limit) when the list has
+// holes, and O(limit) when it has none. Under ch.mu.
+func (ch *channel) page(offset, limit int) []*member {
 	n := ch.size()
 	if offset >= n || limit <= 0 {
-		return buf
+		return nil
 	}
 	ms := ch.members()
 	if len(ms) == n { // no holes
 		return ms[offset:min(n, offset+limit)]
 	}
+	var out []*member
 	for _, m := range ms {
 		switch {
 		case m == nil:
 		case offset > 0:
 			offset--
 		default:
-			buf = append(buf, m)
+			out = append(out, m)
 			if limit--; limit == 0 {
-				return buf
+				return out
 			}
 		}
 	}
-	return buf
+	return out
 }

@@ -135,7 +135,7 @@ func (e *Engine) presence(ch *channel, r HereNowRequest) (ChannelPresence, bool)
 	}
 	cp := ChannelPresence{Channel: ch.name, Occupancy: n, Members: []Member{}}
 	if r.Offset < n {
-		page := ch.page(r.Offset, r.Limit, nil)
+		page := ch.page(r.Offset, r.Limit)
 		cp.Members = make([]Member, len(page))
 		var now int64
 		if r.TimeLeft {
