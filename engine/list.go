@@ -16,8 +16,10 @@ import "unsafe"
 // most holeScan slots: only while holes are dense enough above ch.low that
 // one is likely within that many (else it appends, and the holes wait for
 // more of them or for the list to tidy). A join that finds none moves
-// ch.low past the slots it read. ch.occupancy is the number of live
-// members, so the list has len(ch.members())-size() holes.
+// ch.low past the slots it read, and a list without holes keeps ch.low at
+// its end, so that a page of here now can start at its offset when that is
+// below ch.low. ch.occupancy is the number of live members, so the list has
+// len(ch.members())-size() holes.
 //
 // While holes outnumber live members, every removal tidies the list: it
 // trims the holes at its end and moves up to tidyMoves members from its end
@@ -88,6 +90,9 @@ func (ch *channel) place(m *member) {
 		}
 	}
 	m.idx = int32(len(ms))
+	if len(ms) == live-1 {
+		ch.low = m.idx + 1 // a list without holes keeps ch.low at its end
+	}
 	ch.list.set(append(ms, m))
 	ch.occupancy.Store(int64(live))
 }
@@ -163,9 +168,11 @@ func (ch *channel) eachMember(fn func(*member)) {
 }
 
 // page returns the live members of ch from the offset-th, at most limit: a
-// part of the list itself when it has no holes, else a copy. It skips holes
-// from the start of the list, so it takes O(offset+limit) when the list has
-// holes, and O(limit) when it has none. Under ch.mu.
+// part of the list itself when it has no holes, else a copy. With holes, it
+// reads the slots from the offset-th or from ch.low, whichever is lower (the
+// slots below ch.low are all live), up to its last member: O(limit) plus the
+// holes and the members it passes, at most the whole list. Without holes it
+// takes O(limit). Under ch.mu.
 func (ch *channel) page(offset, limit int) []*member {
 	n := ch.size()
 	if offset >= n || limit <= 0 {
@@ -175,7 +182,9 @@ func (ch *channel) page(offset, limit int) []*member {
 	if len(ms) == n { // no holes
 		return ms[offset:min(n, offset+limit)]
 	}
-	var out []*member
+	out := make([]*member, 0, min(limit, n-offset))
+	skip := min(offset, int(ch.low))
+	ms, offset = ms[skip:], offset-skip
 	for _, m := range ms {
 		switch {
 		case m == nil:

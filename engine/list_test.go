@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -109,27 +110,36 @@ func TestListGivesMemoryBack(t *testing.T) {
 }
 
 func TestListPages(t *testing.T) {
-	ch := newChannel(nil, "c")
-	ms := placed(ch, 50)
-	var want []*member
-	for i, m := range ms {
-		if i%3 == 0 {
-			ch.unplace(m)
-		} else {
-			want = append(want, m)
+	// Every third member leaves from the first-th on: with first 0 the
+	// lowest hole is the list's first slot, with 20 the page starts past
+	// the live slots below it.
+	for _, first := range []int{0, 20} {
+		ch := newChannel(nil, "c")
+		ms := placed(ch, 50)
+		var want []*member
+		for i, m := range ms {
+			if i >= first && i%3 == 0 {
+				ch.unplace(m)
+			} else {
+				want = append(want, m)
+			}
 		}
-	}
-	for _, limit := range []int{1, 4, 7, 33, 100} {
-		var got []*member
-		for offset := 0; offset < ch.size(); offset += limit {
-			page := ch.page(offset, limit)
-			require.NotEmpty(t, page, "offset %d, limit %d", offset, limit)
-			require.LessOrEqual(t, len(page), limit)
-			got = append(got, page...)
+		require.Equal(t, int32(max(first, 0)+(3-first%3)%3), ch.low, "the lowest hole")
+		for _, limit := range []int{1, 4, 7, 33, 100} {
+			var got []*member
+			for offset := 0; offset < ch.size(); offset += limit {
+				page := ch.page(offset, limit)
+				require.NotEmpty(t, page, "first %d, offset %d, limit %d", first, offset, limit)
+				require.LessOrEqual(t, len(page), limit)
+				got = append(got, page...)
+			}
+			assert.Equal(t, want, got, "first %d, limit %d", first, limit)
 		}
-		assert.Equal(t, want, got, "limit %d", limit)
+		for offset := range ch.size() {
+			assert.Equal(t, want[offset:min(len(want), offset+5)], ch.page(offset, 5), "first %d, offset %d", first, offset)
+		}
+		assert.Empty(t, ch.page(ch.size(), 10), "offset at the end")
 	}
-	assert.Empty(t, ch.page(ch.size(), 10), "offset at the end")
 
 	// Without holes, a page is part of the list: nothing is copied.
 	dense := newChannel(nil, "d")
@@ -137,4 +147,36 @@ func TestListPages(t *testing.T) {
 	assert.Equal(t, ds[5:9], dense.page(5, 4))
 	assert.Same(t, &dense.members()[5], &dense.page(5, 4)[0])
 	assert.Equal(t, ds[45:], dense.page(45, 10))
+}
+
+// A list without holes keeps ch.low at its end, whether it grew by joins or
+// was restored, so that a page after the first leave starts at its offset
+// instead of reading the list from its start.
+func TestListWithoutHolesKeepsLowAtItsEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newEngine(t, Config{})
+		for i := range 40 {
+			mustBeat(t, a, hb(fmt.Sprintf("u%02d", i), "lobby"))
+		}
+		lowOf := func(e *Engine) (int32, int) {
+			ch := e.keyspace(sk, false).channels.Get("lobby")
+			ch.mu.RLock()
+			defer ch.mu.RUnlock()
+			return ch.low, len(ch.members())
+		}
+		low, n := lowOf(a)
+		assert.Equal(t, int32(40), low, "after joins")
+		assert.Equal(t, 40, n)
+
+		snap, _ := snapshot(t, a)
+		b, _ := restore(t, Config{}, snap)
+		low, n = lowOf(b)
+		assert.Equal(t, int32(40), low, "after a restore")
+		assert.Equal(t, 40, n)
+
+		_, err := b.Leave(ctx, LeaveRequest{SubKey: sk, UUID: "u30", Channels: []string{"lobby"}})
+		require.NoError(t, err)
+		low, _ = lowOf(b)
+		assert.Equal(t, int32(30), low, "after a leave: its hole")
+	})
 }

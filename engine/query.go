@@ -65,10 +65,10 @@ type Member struct {
 }
 
 // HereNow tells who is present on the requested channels. Occupancy is read
-// in O(1) per channel; listing members costs O(Limit) per channel, or
-// O(Offset+Limit) while leaves have left holes in its list that joins have
-// not filled yet. It takes each channel's read lock in turn, never a global
-// one.
+// in O(1) per channel; listing members costs O(Limit) per channel, plus,
+// while leaves have left holes in its list that joins have not filled yet,
+// the slots between the lowest hole and the page. It takes each channel's
+// read lock in turn, never a global one.
 func (e *Engine) HereNow(r HereNowRequest) (HereNowResult, error) {
 	if e.closed.Load() {
 		return HereNowResult{}, ErrClosed

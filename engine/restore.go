@@ -247,6 +247,7 @@ func (rs *restorer) channel() error {
 		return nil // every member left while the snapshot read the channel
 	}
 	ch.list.set(ms[:len(ms):len(ms)])
+	ch.low = int32(len(ms)) // no holes (see list.go)
 	ch.occupancy.Store(int64(len(ms)))
 	ks.channels.GetOrCreate(name, func() *channel { return ch })
 	if max := e.cfg.AnnounceMax; saved != nil || (max >= 0 && len(ms) > max) {
