@@ -88,9 +88,12 @@
 // time (at most 500), sub keys at most 1000, the tail at most 100 events
 // per sub key, uuid lookups at most 100 channels.
 //
-// A page of members is a page of the engine's array of them: its cost does
-// not depend on the channel's size (a test pins the same allocations and
-// bytes for a page of a channel of a million members as of a thousand). The
+// A page of members is a page of the engine's array of them: its memory
+// does not depend on the channel's size (a test pins the same allocations
+// and bytes for a page of a channel of a million members as of a thousand),
+// nor does its time while the array has no holes. Leaves leave holes that
+// later joins fill; until they do, a page also passes over the holes and
+// members between the lowest hole and the page (engine.Engine.HereNow). The
 // totals and a page of channels read each channel's occupancy, one atomic
 // load, without a lock (engine.Engine.SubKeys and TopChannels): their time
 // grows with the channels, about 50 ms for the totals and 0.1 to 0.3 s for a

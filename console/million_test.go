@@ -16,7 +16,7 @@ import (
 // A page of a channel of a million members costs what a page of a channel
 // of a thousand does: the same allocations, the same size, one page of 50.
 // (The work is a page, not the channel: engine.HereNow copies Limit
-// members out of the channel's array.)
+// members out of the channel's array, which has no holes here: nobody left.)
 func TestMillionMemberChannel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("joins a million members")
